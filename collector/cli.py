@@ -1,0 +1,121 @@
+"""The ``fleetwatch`` command line.
+
+Each sub-command catches the FleetwatchError tree and prints one line; anything else is a bug
+and is reported with a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from probes.errors import FleetwatchError
+from probes.model import Reading
+from probes.printer import PrinterProbe
+from probes.secret import Secret
+from probes.snmp import AUTH_PROTOCOLS, PRIV_PROTOCOLS, SnmpClient, SnmpCredentials, SnmpTarget
+
+# Nagios plugin convention.
+EXIT_CODES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3, "unreachable": 3}
+
+
+def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("check", help="poll one printer or copier once and show its health",
+                       description="Poll one printer/copier over SNMP. Exit codes follow the "
+                       "Nagios plugin convention: 0 ok, 1 warning, 2 critical, 3 unknown.")
+    p.add_argument("host")
+    p.add_argument("--port", type=int, default=161)
+    p.add_argument("--snmp-version", choices=["1", "2c", "3"], default=None,
+                   help="default: 3 when --v3-user is given, else 2c")
+    p.add_argument("--community", default="public")
+    p.add_argument("--v3-user")
+    p.add_argument("--auth-proto", choices=sorted(AUTH_PROTOCOLS), type=str.lower)
+    p.add_argument("--auth-key")
+    p.add_argument("--priv-proto", choices=sorted(PRIV_PROTOCOLS), type=str.lower)
+    p.add_argument("--priv-key")
+    p.add_argument("--context", default="", help="SNMPv3 context name")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds per try (default 2)")
+    p.add_argument("--retries", type=int, default=1, help="extra tries (default 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fleetwatch", description="Fleetwatch: printers, "
+                                     "copiers and workstations, watched.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_check(sub)
+    return parser
+
+
+def credentials_from_args(args: argparse.Namespace) -> SnmpCredentials:
+    version = args.snmp_version or ("3" if args.v3_user else "2c")
+    return SnmpCredentials(
+        version=version,
+        community=Secret(args.community),
+        user=args.v3_user,
+        auth_protocol=args.auth_proto or ("sha" if version == "3" and args.auth_key else None),
+        auth_key=Secret(args.auth_key) if args.auth_key else None,
+        priv_protocol=args.priv_proto or ("aes" if version == "3" and args.priv_key else None),
+        priv_key=Secret(args.priv_key) if args.priv_key else None,
+        context=args.context,
+    )
+
+
+async def check(target: SnmpTarget) -> Reading:
+    client = await SnmpClient.create()
+    try:
+        return await PrinterProbe(client).collect(target)
+    finally:
+        client.close()
+
+
+def check_json(reading: Reading) -> dict[str, object]:
+    """The ``check --json`` object (docs/check-json.md)."""
+    data = reading.to_json()
+    return data
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from collector.render import render
+
+    if args.timeout <= 0 or args.retries < 0 or not 0 < args.port < 65536:
+        print("fleetwatch check: --timeout must be > 0, --retries >= 0, --port 1-65535",
+              file=sys.stderr)
+        return 3
+    try:
+        creds = credentials_from_args(args)
+    except ValueError as err:
+        print(f"fleetwatch check: {err}", file=sys.stderr)
+        return 3
+    target = SnmpTarget(args.host, args.port, creds, timeout=args.timeout, retries=args.retries)
+    reading = asyncio.run(check(target))
+    if args.json:
+        print(json.dumps(check_json(reading), ensure_ascii=False))
+    else:
+        print(render(reading))
+    return EXIT_CODES.get(reading.status, 3)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            return run_check(args)
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.error(f"unknown command {args.command}")
+        result: int = handler(args)
+        return result
+    except FleetwatchError as err:
+        print(f"fleetwatch {args.command}: {err}", file=sys.stderr)
+        return 3 if args.command == "check" else 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,449 @@
+"""Pure functions from raw SNMP rows to Fleetwatch dataclasses. No I/O here.
+
+Raw rows are ``{numeric_oid: value}`` where a value is ``int`` (INTEGER, Counter, Gauge,
+TimeTicks), ``bytes`` (OCTET STRING, IpAddress) or ``str`` (OBJECT IDENTIFIER). A missing column
+is missing data: the row survives with ``None`` in that field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from probes import printer_mib as mib
+from probes.model import Alert, Identity, PageCounter, Status, Supply, Tray
+
+Value = int | bytes | str
+Rows = Mapping[str, Value]
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Where a level turns into a state. Percentages, inclusive."""
+
+    supply_low_pct: float = 10.0
+    waste_near_full_pct: float = 90.0
+    tray_low_pct: float = 10.0
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+# --- generic helpers ---------------------------------------------------------------------------
+def index_key(index: str) -> tuple[int, ...]:
+    """Sort key for a dotted index: "1.10" after "1.9"."""
+    return tuple(int(p) for p in index.split(".") if p.isdigit())
+
+
+def table(rows: Rows, entry_oid: str, columns: Iterable[int]) -> dict[str, dict[int, Value]]:
+    """Group the rows under ``entry_oid`` by index: ``{index: {column: value}}``.
+
+    A row appears if any of its columns is present; absent columns are absent keys.
+    """
+    wanted = set(columns)
+    prefix = entry_oid + "."
+    out: dict[str, dict[int, Value]] = {}
+    for oid, value in rows.items():
+        if not oid.startswith(prefix):
+            continue
+        col, _, index = oid[len(prefix):].partition(".")
+        if not index or not col.isdigit() or int(col) not in wanted:
+            continue
+        out.setdefault(index, {})[int(col)] = value
+    return dict(sorted(out.items(), key=lambda kv: index_key(kv[0])))
+
+
+def column(rows: Rows, column_oid: str) -> dict[str, Value]:
+    """``{index: value}`` for one column, ordered by index."""
+    prefix = column_oid + "."
+    found = {oid[len(prefix):]: v for oid, v in rows.items() if oid.startswith(prefix)}
+    return dict(sorted(found.items(), key=lambda kv: index_key(kv[0])))
+
+
+def as_int(value: Value | None) -> int | None:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, bytes | str):
+        text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+        try:
+            return int(text.strip())
+        except ValueError:
+            return None
+    return None
+
+
+_HEX_LINE = re.compile(r"(?:[0-9A-Fa-f]{2}(?: |$))+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_SPACES = re.compile(r"\s+")
+
+
+def _hex_line_text(line: str) -> str | None:
+    """Decode a line of space-separated hex byte pairs ("38 32 37 41 00"), or None."""
+    stripped = line.strip()
+    if not stripped or not _HEX_LINE.fullmatch(stripped):
+        return None
+    raw = bytes.fromhex(stripped.replace(" ", ""))
+    return raw.decode("utf-8", "replace")
+
+
+def decode_text(value: Value | None) -> str:
+    """Turn an OCTET STRING into clean text.
+
+    Handles: bytes in UTF-8 (Ricoh MP C2503 sends Chinese names hex-encoded on the wire) or
+    Latin-1; trailing/embedded NULs; and a description that arrives as its first 16 characters
+    followed by lines of space-separated hex bytes (HP LaserJet M880 via JetDirect: the rest of the
+    text rendered as a hex dump). Control characters become spaces; whitespace is collapsed.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, bytes):
+        raw = value.rstrip(b"\x00")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+    else:
+        text = value
+    lines = text.split("\n")
+    if len(lines) > 1:
+        decoded = [_hex_line_text(line) for line in lines[1:]]
+        if all(d is not None for d in decoded if lines[1:]) and any(decoded):
+            text = lines[0] + "".join(d or "" for d in decoded)
+    elif len(text.split()) >= 3:
+        # A whole value as hex pairs; only trusted when it decodes to printable text.
+        whole = _hex_line_text(text)
+        if whole is not None and whole.replace("\x00", "").isprintable():
+            text = whole
+    text = _CONTROL.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+# --- error state -------------------------------------------------------------------------------
+def decode_errors(octets: bytes | None) -> frozenset[str]:
+    """Decode hrPrinterDetectedErrorState (1 or 2 octets, or empty) into fault names.
+
+    Bit 0 is the most significant bit of the first octet. Bits beyond the 15 named ones
+    (reserved, or vendor extensions in a third octet) are ignored.
+    """
+    if not octets:
+        return frozenset()
+    faults = set()
+    for bit, name in enumerate(mib.ERROR_BITS):
+        byte, offset = divmod(bit, 8)
+        if byte < len(octets) and octets[byte] & (0x80 >> offset):
+            faults.add(name)
+    return frozenset(faults)
+
+
+def error_octets(value: Value | None) -> bytes | None:
+    """The raw octets of an error-state value, tolerating agents that send an INTEGER."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, int):
+        # Seen on some embedded agents: the octet(s) as a plain INTEGER. Treat as big-endian.
+        length = 2 if value > 0xFF else 1
+        return value.to_bytes(length, "big") if 0 <= value <= 0xFFFF else None
+    return value.encode("latin-1", "replace")
+
+
+# --- part numbers ------------------------------------------------------------------------------
+_PN_EXPLICIT = re.compile(
+    r"(?:\bP/N|\bPN|\bPart\s*(?:No\.?|Number|#))\s*[:#.]?\s*([A-Z0-9][A-Z0-9/\-]{3,})",
+    re.IGNORECASE,
+)
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*")
+_SERIAL_MARK = re.compile(r"(?:\bS/?N|\bSerial)\s*[:#]?\s*$", re.IGNORECASE)
+
+
+def find_part_number(description: str) -> str | None:
+    """The reorder part number a description carries, if any.
+
+    Explicit markers first ("PN 006R01509", "P/N 106R01443"); otherwise the first token that
+    looks like a part code: 5-15 characters with at least one letter and two digits, all capitals
+    (HP "CF410A", Epson "T9441"). Tokens right after "S/N"/"SN" are serials, not parts.
+    """
+    explicit = _PN_EXPLICIT.search(description)
+    if explicit:
+        candidate = explicit.group(1).rstrip(",;.")
+        return None if candidate.lower() in {"unknown", "none", "n/a"} else candidate
+    for match in _TOKEN.finditer(description):
+        token = match.group(0)
+        if not 5 <= len(token) <= 15 or token != token.upper():
+            continue
+        if sum(c.isdigit() for c in token) < 2 or not any(c.isalpha() for c in token):
+            continue
+        if token.upper().startswith("SN") or _SERIAL_MARK.search(description[: match.start()]):
+            continue
+        return token
+    return None
+
+
+# --- supplies ----------------------------------------------------------------------------------
+def _colour_from_text(text: str) -> str | None:
+    lowered = text.lower()
+    for word in sorted(mib.COLOUR_WORDS, key=len, reverse=True):
+        if re.search(rf"\b{re.escape(word)}\b", lowered):
+            return word
+    return None
+
+
+def _infer_type(type_code: int | None, description: str) -> str:
+    name = mib.SUPPLY_TYPE_NAMES.get(type_code) if type_code is not None else None
+    if name and name not in {"other", "unknown"}:
+        return name
+    lowered = description.lower()
+    for keyword, inferred in mib.TYPE_KEYWORDS:
+        if keyword in lowered:
+            return inferred
+    return name or "unknown"
+
+
+def level_percent(level: int | None, capacity: int | None) -> float | None:
+    """100*level/capacity when both are real numbers (capacity > 0, level >= 0)."""
+    if level is None or capacity is None or level < 0 or capacity <= 0:
+        return None
+    return round(100.0 * level / capacity, 1)
+
+
+def supply_state(
+    supply_class: str, level: int | None, capacity: int | None, thresholds: Thresholds
+) -> str:
+    """The state of one supply. Sentinels are states, never numbers.
+
+    A consumed supply empties (ok → low → empty); a filled receptacle (waste container) fills up
+    (ok → near_full → full): its "0" is a fresh, empty container, which is fine.
+    """
+    if level is None:
+        return "unknown"
+    if level < 0:
+        return mib.SENTINEL_STATES.get(level, "unknown")
+    percent = level_percent(level, capacity)
+    if supply_class == "filled":
+        if percent is None:
+            return "ok" if level == 0 else "unknown"
+        if percent >= 100.0:
+            return "full"
+        return "near_full" if percent >= thresholds.waste_near_full_pct else "ok"
+    if level == 0:
+        return "empty"
+    if percent is None:
+        # A positive level against an unknown capacity: something is left, we can't say how much.
+        return "some_remaining"
+    return "low" if percent <= thresholds.supply_low_pct else "ok"
+
+
+def parse_supplies(
+    rows: Rows, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> tuple[Supply, ...]:
+    colorants = {
+        idx: decode_text(v).lower() or None
+        for idx, v in column(rows, mib.PRT_COLORANT_VALUE).items()
+    }
+    supplies = []
+    for index, cols in table(rows, mib.PRT_SUPPLIES_ENTRY, mib.SUPPLY_COLUMNS).items():
+        description = decode_text(cols.get(mib.SUP_DESCR))
+        type_name = _infer_type(as_int(cols.get(mib.SUP_TYPE)), description)
+        class_code = as_int(cols.get(mib.SUP_CLASS))
+        supply_class = mib.SUPPLY_CLASS_NAMES.get(class_code or 0) or (
+            "filled" if type_name in mib.FILLED_TYPES else "consumed"
+        )
+        level = as_int(cols.get(mib.SUP_LEVEL))
+        capacity = as_int(cols.get(mib.SUP_MAX))
+        colour = None
+        colorant_index = as_int(cols.get(mib.SUP_COLORANT_INDEX))
+        if colorant_index:  # 0 means "no colorant" (fuser, drum of a mono printer, ...)
+            device_index = index.split(".")[0]
+            colour = colorants.get(f"{device_index}.{colorant_index}")
+        if not colour or colour in {"unknown", "other", "none"}:
+            colour = _colour_from_text(description)
+        unit_code = as_int(cols.get(mib.SUP_UNIT))
+        supplies.append(
+            Supply(
+                index=index,
+                description=description,
+                type=type_name,
+                supply_class=supply_class,
+                colour=colour,
+                unit=mib.SUPPLY_UNIT_NAMES.get(unit_code) if unit_code is not None else None,
+                level=level,
+                capacity=capacity,
+                percent=level_percent(level, capacity),
+                state=supply_state(supply_class, level, capacity, thresholds),
+                part_number=find_part_number(description),
+            )
+        )
+    return tuple(supplies)
+
+
+# --- trays -------------------------------------------------------------------------------------
+def parse_trays(rows: Rows, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> tuple[Tray, ...]:
+    trays = []
+    for index, cols in table(rows, mib.PRT_INPUT_ENTRY, mib.INPUT_COLUMNS).items():
+        name = decode_text(cols.get(mib.IN_NAME)) or decode_text(cols.get(mib.IN_DESCR))
+        name = name or f"Tray {index.split('.')[-1]}"
+        level = as_int(cols.get(mib.IN_LEVEL))
+        capacity = as_int(cols.get(mib.IN_MAX))
+        input_type = as_int(cols.get(mib.IN_TYPE))
+        manual = input_type in mib.MANUAL_INPUT_TYPES or (
+            input_type is None and any(k in name.lower() for k in mib.MANUAL_TRAY_KEYWORDS)
+        )
+        percent = level_percent(level, capacity)
+        if level is None:
+            state = "unknown"
+        elif level < 0:
+            state = mib.SENTINEL_STATES.get(level, "unknown")
+        elif level == 0:
+            state = "empty"
+        elif percent is None:
+            state = "some_remaining"
+        else:
+            state = "low" if percent <= thresholds.tray_low_pct else "ok"
+        trays.append(
+            Tray(
+                index=index,
+                description=name,
+                media=decode_text(cols.get(mib.IN_MEDIA)) or None,
+                level=level,
+                capacity=capacity,
+                percent=percent,
+                state=state,
+                manual=manual,
+            )
+        )
+    return tuple(trays)
+
+
+# --- alerts, counters, identity ----------------------------------------------------------------
+def parse_alerts(rows: Rows) -> tuple[Alert, ...]:
+    alerts = []
+    for index, cols in table(rows, mib.PRT_ALERT_ENTRY, mib.ALERT_COLUMNS).items():
+        severity = as_int(cols.get(mib.AL_SEVERITY))
+        group = as_int(cols.get(mib.AL_GROUP))
+        code = as_int(cols.get(mib.AL_CODE))
+        alerts.append(
+            Alert(
+                index=index,
+                severity=mib.ALERT_SEVERITY_NAMES.get(severity or 0, f"severity_{severity}"),
+                group=mib.ALERT_GROUP_NAMES.get(group or 0, f"group_{group}"),
+                group_index=as_int(cols.get(mib.AL_GROUP_INDEX)),
+                location=as_int(cols.get(mib.AL_LOCATION)),
+                code=mib.ALERT_CODE_NAMES.get(code or 0, f"code_{code}"),
+                description=decode_text(cols.get(mib.AL_DESCR)),
+            )
+        )
+    return tuple(alerts)
+
+
+def parse_counters(rows: Rows) -> tuple[PageCounter, ...]:
+    return tuple(
+        PageCounter(index=idx, value=v)
+        for idx, raw in column(rows, mib.PRT_MARKER_LIFE_COUNT).items()
+        if (v := as_int(raw)) is not None and v >= 0
+    )
+
+
+def printer_indexes(rows: Rows) -> list[str]:
+    """hrDeviceIndex values of the printer devices (rows of hrPrinterTable)."""
+    found = set(column(rows, mib.HR_PRINTER_STATUS)) | set(column(rows, mib.HR_PRINTER_ERROR_STATE))
+    return sorted(found, key=index_key)
+
+
+def parse_identity(rows: Rows) -> Identity:
+    printers = printer_indexes(rows)
+    descrs = column(rows, mib.HR_DEVICE_DESCR)
+    model = None
+    for idx in printers or list(descrs)[:1]:
+        if idx in descrs:
+            model = decode_text(descrs[idx]) or None
+            break
+    serials = [decode_text(v) for v in column(rows, mib.PRT_SERIAL).values()]
+    oid = rows.get(mib.SYS_OBJECT_ID)
+    return Identity(
+        sys_descr=decode_text(rows.get(mib.SYS_DESCR)) or None,
+        sys_name=decode_text(rows.get(mib.SYS_NAME)) or None,
+        sys_object_id=str(oid) if oid is not None else None,
+        sys_location=decode_text(rows.get(mib.SYS_LOCATION)) or None,
+        model=model,
+        serial=next((s for s in serials if s), None),
+    )
+
+
+def uptime_seconds(rows: Rows) -> float | None:
+    """sysUpTime in seconds. TimeTicks are unsigned 32-bit (Samsung M4080FX sends 3.7e9)."""
+    ticks = as_int(rows.get(mib.SYS_UPTIME))
+    if ticks is None:
+        return None
+    return (ticks & 0xFFFFFFFF) / 100.0
+
+
+def first_status(rows: Rows, column_oid: str, names: Mapping[int, str]) -> str | None:
+    values = column(rows, column_oid)
+    printers = printer_indexes(rows)
+    for idx in printers or list(values):
+        code = as_int(values.get(idx))
+        if code is not None:
+            return names.get(code, f"code_{code}")
+    return None
+
+
+def printer_faults(rows: Rows) -> tuple[frozenset[str] | None, str | None]:
+    """Decoded faults of all printer devices, and the raw hex of the first. None if unreported."""
+    states = column(rows, mib.HR_PRINTER_ERROR_STATE)
+    if not states:
+        return None, None
+    faults: set[str] = set()
+    first_hex = None
+    for value in states.values():
+        octets = error_octets(value)
+        if octets is None:
+            continue
+        if first_hex is None:
+            first_hex = octets.hex()
+        faults |= decode_errors(octets)
+    return frozenset(faults), first_hex
+
+
+# --- overall status ----------------------------------------------------------------------------
+def evaluate(
+    *,
+    faults: frozenset[str] | None,
+    device_status: str | None,
+    alerts: Iterable[Alert],
+    supplies: Iterable[Supply],
+    trays: Iterable[Tray],
+) -> tuple[Status, tuple[str, ...]]:
+    """Overall status and the reasons for it. 0x00 in the error state is not proof of health:
+    hrDeviceStatus, the alert table and the supply levels are cross-checked."""
+    critical: list[str] = []
+    warning: list[str] = []
+    for fault in sorted(faults or ()):
+        (critical if mib.FAULT_SEVERITY.get(fault) == "critical" else warning).append(fault)
+    if device_status == "down":
+        critical.append("device status down")
+    elif device_status == "warning":
+        warning.append("device status warning")
+    for alert in alerts:
+        text = f"alert {alert.code}" + (f": {alert.description}" if alert.description else "")
+        if alert.severity == "critical":
+            critical.append(text)
+        elif alert.severity.startswith("warning"):
+            warning.append(text)
+    for s in supplies:
+        pct = f" ({s.percent:g}%)" if s.percent is not None else ""
+        if s.state in {"empty", "full"}:
+            critical.append(f"{s.description or s.type} {s.state}{pct}")
+        elif s.state in {"low", "near_full"}:
+            warning.append(f"{s.description or s.type} {s.state.replace('_', ' ')}{pct}")
+    for t in trays:
+        if t.state == "empty" and not t.manual:
+            warning.append(f"{t.description} empty")
+    if critical:
+        return "critical", tuple(critical + warning)
+    if warning:
+        return "warning", tuple(warning)
+    return "ok", ()

@@ -1,0 +1,330 @@
+"""A small SNMP client over one shared pysnmp 7 asyncio engine.
+
+Contract:
+- :meth:`SnmpClient.create` builds the engine (no I/O in ``__init__``); :meth:`close` releases its
+  UDP socket. One client serves every device of a process.
+- Requests use numeric OIDs with MIB lookups off, pysnmp's own retries off (we retry, so that
+  each poll can report its retries and PDUs), and an :func:`asyncio.timeout` around each attempt.
+- Errors raise :class:`~probes.errors.SnmpError` subclasses with a short ``reason``; callers (the
+  probes) turn them into fields of a reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyasn1.type import univ
+from pysnmp.entity import config as engine_config
+from pysnmp.hlapi.v3arch.asyncio import (
+    CommunityData,
+    ContextData,
+    ObjectIdentity,
+    ObjectType,
+    SnmpEngine,
+    UdpTransportTarget,
+    UsmUserData,
+    bulk_cmd,
+    get_cmd,
+    next_cmd,
+)
+from pysnmp.hlapi.v3arch.asyncio import auth as hl_auth
+from pysnmp.proto import errind, rfc1905
+from pysnmp.proto.error import PySnmpError
+
+from probes.errors import SnmpAuthError, SnmpError, SnmpTimeout
+from probes.secret import Secret
+
+log = logging.getLogger(__name__)
+
+Value = int | bytes | str
+
+AUTH_PROTOCOLS: dict[str, Any] = {
+    "md5": hl_auth.USM_AUTH_HMAC96_MD5,
+    "sha": hl_auth.USM_AUTH_HMAC96_SHA,
+    "sha1": hl_auth.USM_AUTH_HMAC96_SHA,
+    "sha224": hl_auth.USM_AUTH_HMAC128_SHA224,
+    "sha256": hl_auth.USM_AUTH_HMAC192_SHA256,
+    "sha384": hl_auth.USM_AUTH_HMAC256_SHA384,
+    "sha512": hl_auth.USM_AUTH_HMAC384_SHA512,
+}
+PRIV_PROTOCOLS: dict[str, Any] = {
+    "des": hl_auth.USM_PRIV_CBC56_DES,
+    "3des": hl_auth.USM_PRIV_CBC168_3DES,
+    "aes": hl_auth.USM_PRIV_CFB128_AES,
+    "aes128": hl_auth.USM_PRIV_CFB128_AES,
+    "aes192": hl_auth.USM_PRIV_CFB192_AES,
+    "aes256": hl_auth.USM_PRIV_CFB256_AES,
+}
+_AUTH_FAILURES = (
+    errind.UnknownUserName,
+    errind.WrongDigest,
+    errind.AuthenticationError,
+    errind.AuthenticationFailure,
+    errind.DecryptionError,
+    errind.UnsupportedSecurityLevel,
+    errind.UnknownSecurityName,
+    errind.UnsupportedAuthProtocol,
+    errind.UnsupportedPrivProtocol,
+    errind.NotInTimeWindow,
+)
+RCVBUF_BYTES = 4 * 1024 * 1024  # FIELD-NOTES: 500 in-flight requests overflowed the default.
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpCredentials:
+    """v1/v2c community, or a v3 USM user. Protocol names are lower-case keys of
+    :data:`AUTH_PROTOCOLS` / :data:`PRIV_PROTOCOLS`."""
+
+    version: str = "2c"
+    community: Secret = field(default_factory=lambda: Secret("public"))
+    user: str | None = None
+    auth_protocol: str | None = None
+    auth_key: Secret | None = None
+    priv_protocol: str | None = None
+    priv_key: Secret | None = None
+    context: str = ""
+
+    def __post_init__(self) -> None:
+        if self.version not in {"1", "2c", "3"}:
+            raise ValueError(f"SNMP version must be 1, 2c or 3, not {self.version!r}")
+        if self.version == "3":
+            if not self.user:
+                raise ValueError("SNMPv3 needs a user")
+            if self.auth_protocol and self.auth_protocol not in AUTH_PROTOCOLS:
+                raise ValueError(f"unknown auth protocol {self.auth_protocol!r}; "
+                                 f"one of {', '.join(AUTH_PROTOCOLS)}")
+            if self.priv_protocol and self.priv_protocol not in PRIV_PROTOCOLS:
+                raise ValueError(f"unknown privacy protocol {self.priv_protocol!r}; "
+                                 f"one of {', '.join(PRIV_PROTOCOLS)}")
+            if self.priv_protocol and not self.auth_protocol:
+                raise ValueError("SNMPv3 privacy needs authentication too")
+            if self.auth_protocol and not self.auth_key:
+                raise ValueError("SNMPv3 authentication needs an auth key")
+            if self.priv_protocol and not self.priv_key:
+                raise ValueError("SNMPv3 privacy needs a privacy key")
+            for key in (self.auth_key, self.priv_key):
+                if key is not None and len(key.reveal()) < 8:
+                    raise ValueError("SNMPv3 keys must be at least 8 characters (RFC 3414)")
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpTarget:
+    host: str
+    port: int = 161
+    credentials: SnmpCredentials = field(default_factory=SnmpCredentials)
+    timeout: float = 2.0
+    retries: int = 1
+    max_repetitions: int = 10
+
+
+@dataclass(slots=True)
+class Cost:
+    """Mutable per-poll tally: PDUs sent, retries (attempts beyond the first)."""
+
+    pdus: int = 0
+    retries: int = 0
+
+
+def convert(value: Any) -> Value | None:
+    """pysnmp value → int | bytes | str; None for noSuchObject/noSuchInstance/endOfMibView."""
+    if isinstance(value, rfc1905.NoSuchObject | rfc1905.NoSuchInstance | rfc1905.EndOfMibView):
+        return None
+    if isinstance(value, univ.Null):
+        return None
+    if isinstance(value, univ.Integer):
+        return int(value)
+    if isinstance(value, univ.OctetString):
+        return bytes(value.asOctets())
+    if isinstance(value, univ.ObjectIdentifier):
+        return str(value)
+    return str(value)
+
+
+class SnmpClient:
+    def __init__(self, engine: SnmpEngine) -> None:
+        self._engine = engine
+        self._prepared: dict[SnmpTarget, tuple[Any, Any, Any]] = {}
+        self._rcvbuf_set = False
+
+    @classmethod
+    async def create(cls) -> SnmpClient:
+        return cls(SnmpEngine())
+
+    def close(self) -> None:
+        self._engine.close_dispatcher()
+        self._prepared.clear()
+
+    async def prepare(self, target: SnmpTarget) -> None:
+        """Register the target with the engine up front (FIELD-NOTES: lazy registration under
+        load is slow). Raises SnmpError("bad_address") if the host does not resolve."""
+        await self._prepare(target)
+
+    async def _prepare(self, target: SnmpTarget) -> tuple[Any, Any, Any]:
+        cached = self._prepared.get(target)
+        if cached is not None:
+            return cached
+        creds = target.credentials
+        auth: Any
+        if creds.version == "3":
+            auth = UsmUserData(
+                creds.user or "",
+                authKey=creds.auth_key.reveal() if creds.auth_key else None,
+                privKey=creds.priv_key.reveal() if creds.priv_key else None,
+                authProtocol=AUTH_PROTOCOLS[creds.auth_protocol]
+                if creds.auth_protocol else hl_auth.USM_AUTH_NONE,
+                privProtocol=PRIV_PROTOCOLS[creds.priv_protocol]
+                if creds.priv_protocol else hl_auth.USM_PRIV_NONE,
+            )
+        else:
+            auth = CommunityData(creds.community.reveal(), mpModel=0 if creds.version == "1" else 1)
+        try:
+            transport = await UdpTransportTarget.create(
+                (target.host, target.port), timeout=target.timeout, retries=0
+            )
+        except PySnmpError as err:
+            raise SnmpError("bad_address", f"cannot resolve {target.host}") from err
+        context = ContextData(contextName=creds.context) if creds.context else ContextData()
+        prepared = (auth, transport, context)
+        self._prepared[target] = prepared
+        return prepared
+
+    def _grow_rcvbuf(self) -> None:
+        if self._rcvbuf_set:
+            return
+        try:
+            transport = engine_config.get_transport(self._engine, UdpTransportTarget.TRANSPORT_DOMAIN)
+            sock = transport.transport.get_extra_info("socket") if transport else None
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+                self._rcvbuf_set = True
+        except (AttributeError, OSError) as err:  # best effort, never fatal
+            log.debug("could not enlarge SNMP receive buffer: %s", err)
+            self._rcvbuf_set = True
+
+    async def _request(
+        self, op: str, target: SnmpTarget, oids: Sequence[str], cost: Cost, max_rep: int = 0
+    ) -> tuple[int, int, list[tuple[str, Any]]]:
+        """One request with our retries. Returns (errorStatus, errorIndex, varbinds)."""
+        auth, transport, context = await self._prepare(target)
+        varbinds = [ObjectType(ObjectIdentity(oid)) for oid in oids]
+        for attempt in range(target.retries + 1):
+            if attempt:
+                cost.retries += 1
+            cost.pdus += 1
+            try:
+                async with asyncio.timeout(target.timeout + 1.0):
+                    if op == "get":
+                        result = await get_cmd(self._engine, auth, transport, context,
+                                               *varbinds, lookupMib=False)
+                    elif op == "next":
+                        result = await next_cmd(self._engine, auth, transport, context,
+                                                *varbinds, lookupMib=False)
+                    else:
+                        result = await bulk_cmd(self._engine, auth, transport, context, 0,
+                                                max_rep, *varbinds, lookupMib=False)
+            except TimeoutError:
+                continue
+            except PySnmpError as err:
+                raise SnmpError("snmp_error", str(err)) from err
+            finally:
+                self._grow_rcvbuf()
+            error_indication, error_status, error_index, vbs = result
+            if error_indication:
+                if isinstance(error_indication, errind.RequestTimedOut):
+                    continue
+                if isinstance(error_indication, _AUTH_FAILURES):
+                    raise SnmpAuthError("auth_failed", str(error_indication))
+                raise SnmpError("snmp_error", str(error_indication))
+            return int(error_status), int(error_index), [(str(o), v) for o, v in vbs]
+        tries = target.retries + 1
+        raise SnmpTimeout(
+            f"no answer from {target.host}:{target.port} ({tries} × {target.timeout:g} s; "
+            "device off, wrong address, or wrong community/credentials)"
+        )
+
+    async def get(self, target: SnmpTarget, oids: Sequence[str], cost: Cost | None = None
+                  ) -> dict[str, Value]:
+        """GET scalars. Absent objects are left out of the result (never an error)."""
+        cost = cost if cost is not None else Cost()
+        oids = list(oids)
+        out: dict[str, Value] = {}
+        while oids:
+            status, index, vbs = await self._request("get", target, oids, cost)
+            if status == 2 and target.credentials.version == "1" and 0 < index <= len(oids):
+                # v1 noSuchName: drop the missing OID and ask again for the rest.
+                del oids[index - 1]
+                continue
+            if status:
+                raise SnmpError("snmp_error", f"error-status {status} at index {index}")
+            for oid, value in vbs:
+                converted = convert(value)
+                if converted is not None:
+                    out[oid] = converted
+            break
+        return out
+
+    async def walk_columns(
+        self, target: SnmpTarget, columns: Sequence[str], cost: Cost | None = None
+    ) -> dict[str, Value]:
+        """Walk several table columns at once (GETBULK on v2c/v3, GETNEXT on v1).
+
+        Each column advances on its own and stops when it leaves its subtree, ends the MIB, or
+        returns a non-increasing OID (an agent bug; the okilan recording has a corrupt row). A
+        truncated or "tooBig" GETBULK answer shrinks the repetitions. Never walks past a column.
+        """
+        cost = cost if cost is not None else Cost()
+        v1 = target.credentials.version == "1"
+        pending: dict[str, str] = {col: col for col in columns}
+        out: dict[str, Value] = {}
+        max_rep = max(1, target.max_repetitions)
+        while pending:
+            cols = list(pending)
+            request = [pending[c] for c in cols]
+            if v1:
+                status, index, vbs = await self._request("next", target, request, cost)
+                if status == 2 and 0 < index <= len(cols):  # noSuchName: that column ended
+                    del pending[cols[index - 1]]
+                    continue
+            else:
+                status, index, vbs = await self._request("bulk", target, request, cost, max_rep)
+                if status == 1 and max_rep > 1:  # tooBig
+                    max_rep = max(1, max_rep // 2)
+                    continue
+            if status:
+                raise SnmpError("snmp_error", f"error-status {status} at index {index}")
+            progressed = False
+            done: set[str] = set()
+            for position, (oid, value) in enumerate(vbs):
+                col = cols[position % len(cols)]
+                if col in done:
+                    continue
+                last = pending[col]
+                if (
+                    not oid.startswith(col + ".")
+                    or isinstance(value, rfc1905.EndOfMibView)
+                    or _oid_key(oid) <= _oid_key(last)
+                ):
+                    done.add(col)
+                    continue
+                pending[col] = oid
+                progressed = True
+                converted = convert(value)
+                if converted is not None:
+                    out[oid] = converted
+            for col in done:
+                pending.pop(col, None)
+            if not progressed:
+                break
+            if not v1 and len(vbs) < len(cols) * max_rep:
+                # The agent truncated the answer to fit its message size: ask for less.
+                max_rep = max(1, len(vbs) // max(1, len(cols)))
+        return out
+
+
+def _oid_key(oid: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in oid.split(".") if p)
