@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -17,6 +18,10 @@ from probes.model import Reading
 from probes.printer import PrinterProbe
 from probes.secret import Secret
 from probes.snmp import AUTH_PROTOCOLS, PRIV_PROTOCOLS, SnmpClient, SnmpCredentials, SnmpTarget
+
+# Modules that add sub-commands: each has ``register(sub)`` which adds a parser whose defaults
+# carry ``handler=callable(args) -> exit code``.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 # Nagios plugin convention.
 EXIT_CODES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3, "unreachable": 3}
@@ -47,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "copiers and workstations, watched.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_check(sub)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 
