@@ -119,11 +119,13 @@ class Snmpsim(_Process):
     """snmpsim serving ``.snmprec`` files (community = file name) on one or more endpoints."""
 
     def __init__(self, sources: Iterable[Path], endpoints: Sequence[tuple[str, int]] | None = None,
-                 *, v3_users: Sequence[dict[str, str]] = ()) -> None:
+                 *, v3_users: Sequence[dict[str, str]] = (), live_dir: Path | None = None) -> None:
+        """Serve copies of ``sources`` (files or folders), or, with ``live_dir``, that folder in
+        place so that rewriting a file there changes what the simulated device answers."""
         super().__init__()
-        self.data_dir = self.workdir / "data"
-        self.data_dir.mkdir()
-        for source in sources:
+        self.data_dir = live_dir or self.workdir / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for source in sources if live_dir is None else ():
             files = sorted(source.glob("*.snmprec")) if source.is_dir() else [source]
             for f in files:
                 shutil.copy(f, self.data_dir / f.name)

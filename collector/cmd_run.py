@@ -1,0 +1,29 @@
+"""``fleetwatch collector --config FILE``: run the service."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("collector", help="run the collector service",
+                       description="Poll the configured fleet, store metrics, open tickets and "
+                       "serve the web UI and API. SIGTERM/Ctrl-C stops cleanly.")
+    p.add_argument("--config", "-c", required=True, help="YAML config file")
+    p.add_argument("--log-level", default="INFO",
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from collector.config_loader import load_config
+    from collector.service import run as serve
+
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = load_config(args.config)  # ConfigError → one message per problem, exit 2
+    serve(config)
+    return 0

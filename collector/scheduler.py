@@ -1,0 +1,166 @@
+"""Polls every device's probes on schedule.
+
+One task per (device, probe), first polls spread over ``jitter * interval``, a global concurrency
+limit, per-poll timeouts (inside the probes), and a record of each poll's cost on the reading.
+A printer that stops answering after a good poll is first "asleep?": retried with backoff while
+its last reading is re-sent marked stale; only after ``sleep_grace`` does it become unreachable.
+Static SNMP columns are walked every ``full_every`` polls; levels and status every poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from collector.config import CollectorSettings, DeviceConfig, ProbeConfig
+from collector.pipeline import ReadingSink
+from probes import connectivity
+from probes.model import Reading
+from probes.printer import PrinterProbe, mark_stale
+from probes.snmp import SnmpClient
+
+log = logging.getLogger(__name__)
+
+SLEEP_RETRY_FIRST = 5.0  # seconds before the first retry of a silent printer; doubles each time
+
+
+@dataclass(slots=True)
+class ProbeState:
+    last_good: Reading | None = None
+    first_failure: float | None = None
+    failures: int = 0
+    polls: int = 0
+    down_logged: bool = False
+
+
+@dataclass(slots=True)
+class SchedulerStats:
+    polls: int = 0
+    failures: int = 0
+    missed: int = 0  # polls that started later than a whole interval after they were due
+    sink_errors: int = 0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        devices: Sequence[DeviceConfig],
+        settings: CollectorSettings,
+        sinks: Sequence[ReadingSink],
+        snmp: SnmpClient,
+        http: aiohttp.ClientSession,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._devices = list(devices)
+        self._settings = settings
+        self._sinks = sinks
+        self._snmp = snmp
+        self._printer = PrinterProbe(snmp)
+        self._http = http
+        self._clock = clock
+        self._sem = asyncio.Semaphore(max(1, settings.max_concurrency))
+        self._tasks: list[asyncio.Task[None]] = []
+        self.states: dict[tuple[str, str], ProbeState] = {}
+        self.stats = SchedulerStats()
+
+    async def start(self) -> None:
+        for device in self._devices:
+            if any(p.kind == "snmp_printer" for p in device.probes):
+                try:
+                    await self._snmp.prepare(device.snmp_target())
+                except Exception:  # a bad host name is a reading later, not a crash now
+                    log.debug("cannot prepare %s", device.name, exc_info=True)
+            for probe in device.probes:
+                self.states[(device.name, probe.kind)] = ProbeState()
+                self._tasks.append(asyncio.create_task(
+                    self._loop(device, probe), name=f"poll:{device.name}:{probe.kind}"))
+        log.info("polling %d devices (%d probes)", len(self._devices), len(self._tasks))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _loop(self, device: DeviceConfig, probe: ProbeConfig) -> None:
+        interval = probe.interval
+        await asyncio.sleep(random.uniform(0, self._settings.jitter * interval))
+        due = self._clock()
+        while True:
+            started = self._clock()
+            if started - due > interval:
+                self.stats.missed += int((started - due) // interval)
+            try:
+                delay = await self.poll_once(device, probe)
+            except Exception:  # never let one device's bug stop its polling
+                log.exception("poll of %s/%s failed", device.name, probe.kind)
+                delay = interval
+            due = max(due + interval, self._clock()) if delay >= interval else self._clock() + delay
+            await asyncio.sleep(max(0.0, due - self._clock()))
+
+    async def poll_once(self, device: DeviceConfig, probe: ProbeConfig) -> float:
+        """Poll, apply the sleep grace, hand the reading to the sinks. Returns the delay
+        until the next poll of this probe."""
+        state = self.states.setdefault((device.name, probe.kind), ProbeState())
+        async with self._sem:
+            reading = await self._collect(device, probe, full=state.polls % probe.full_every == 0)
+        state.polls += 1
+        self.stats.polls += 1
+        reading, delay = self._apply_grace(device, probe, state, reading)
+        for sink in self._sinks:
+            try:
+                await sink.handle(reading, device)
+            except Exception:
+                self.stats.sink_errors += 1
+                log.exception("sink %s failed on %s", type(sink).__name__, device.name)
+        return delay
+
+    async def _collect(self, device: DeviceConfig, probe: ProbeConfig, *, full: bool) -> Reading:
+        if probe.kind == "snmp_printer":
+            return await self._printer.collect(device.snmp_target(), device.name, full=full)
+        if probe.kind == "ping":
+            return await connectivity.ping(device.host, device=device.name, timeout=probe.timeout)
+        if probe.kind == "tcp":
+            return await connectivity.tcp_connect(device.host, probe.port or device.port,
+                                                  device=device.name, timeout=probe.timeout)
+        if probe.kind == "http":
+            url = probe.url or f"http://{device.host}/"
+            return await connectivity.http_get(self._http, url, device=device.name,
+                                               timeout=probe.timeout,
+                                               expect_status=probe.expect_status)
+        raise ValueError(f"unknown probe kind {probe.kind!r}")  # config validation forbids it
+
+    def _apply_grace(self, device: DeviceConfig, probe: ProbeConfig, state: ProbeState,
+                     reading: Reading) -> tuple[Reading, float]:
+        now = self._clock()
+        if reading.reachable:
+            if state.down_logged:
+                log.warning("%s is back (%s)", device.name, probe.kind)
+            elif state.first_failure is not None:
+                log.info("%s woke up (%s)", device.name, probe.kind)
+            state.last_good, state.first_failure, state.failures = reading, None, 0
+            state.down_logged = False
+            return reading, probe.interval
+        self.stats.failures += 1
+        state.failures += 1
+        if state.first_failure is None:
+            state.first_failure = now
+            # Next poll is full: a woken printer may have had a board or cartridge swapped.
+            if probe.kind == "snmp_printer":
+                self._printer.forget(device.snmp_target())
+        silent_for = now - state.first_failure
+        if state.last_good is not None and silent_for < self._settings.sleep_grace:
+            backoff = min(probe.interval, SLEEP_RETRY_FIRST * 2 ** (state.failures - 1))
+            log.debug("%s silent for %.0f s: asleep? (%s)", device.name, silent_for, reading.error)
+            return mark_stale(state.last_good, reading), backoff
+        if not state.down_logged:
+            log.warning("%s is unreachable (%s): %s", device.name, probe.kind, reading.error)
+            state.down_logged = True
+        return reading, probe.interval

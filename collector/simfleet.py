@@ -1,0 +1,261 @@
+"""A simulated office fleet for the demo and the tests: printers and copiers of several makes
+whose toner drains, trays empty and refill, and faults come and go over minutes.
+
+This is Fleetwatch's own simulator data (made up, not captured). Each device is rendered as an
+snmpsim ``.snmprec`` file (community = device name) and rewritten as its state changes; snmpsim
+re-indexes a data file whose modification time changed, so pollers see the new values over real
+SNMP. Standards-conformant: RFC 3805 supplies/inputs/alerts, RFC 2790 hrPrinter* objects.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# (make, model, sysObjectID enterprise, colour?, kind, supplies: (description, part, yield pages))
+MODELS: tuple[tuple[str, str, str, bool, str, tuple[tuple[str, str, int], ...]], ...] = (
+    ("HP", "HP LaserJet Pro M404dn", "1.3.6.1.4.1.11.2.3.9.1", False, "printer",
+     (("Black Toner HP 58A CF258A", "CF258A", 3000),)),
+    ("HP", "HP Color LaserJet Pro M479fdw", "1.3.6.1.4.1.11.2.3.9.1", True, "printer",
+     (("Black Toner HP 415A W2030A", "W2030A", 2400), ("Cyan Toner HP 415A W2031A", "W2031A", 2100),
+      ("Magenta Toner HP 415A W2033A", "W2033A", 2100),
+      ("Yellow Toner HP 415A W2032A", "W2032A", 2100))),
+    ("Brother", "Brother HL-L5100DN", "1.3.6.1.4.1.2435.2.3.9.1", False, "printer",
+     (("Black Toner Cartridge TN-850", "TN-850", 8000),)),
+    ("Ricoh", "RICOH IM C3000", "1.3.6.1.4.1.367.1.1", True, "copier",
+     (("Black Toner P/N 842307", "842307", 33000), ("Cyan Toner P/N 842310", "842310", 19000),
+      ("Magenta Toner P/N 842309", "842309", 19000),
+      ("Yellow Toner P/N 842308", "842308", 19000))),
+    ("Xerox", "Xerox VersaLink C405", "1.3.6.1.4.1.253.8.62.1", True, "printer",
+     (("Black Toner, PN 106R03500", "106R03500", 5000), ("Cyan Toner, PN 106R03502", "106R03502",
+                                                          2500),
+      ("Magenta Toner, PN 106R03503", "106R03503", 2500),
+      ("Yellow Toner, PN 106R03501", "106R03501", 2500))),
+    ("Kyocera", "ECOSYS M3655idn", "1.3.6.1.4.1.1347.41", False, "copier",
+     (("TK-3182 Black Toner", "TK-3182", 21000),)),
+    ("Canon", "Canon iR-ADV C3530", "1.3.6.1.4.1.1602.4.7", True, "copier",
+     (("Canon C-EXV49 Black Toner", "C-EXV49", 36000), ("Canon C-EXV49 Cyan Toner", "C-EXV49", 19000),
+      ("Canon C-EXV49 Magenta Toner", "C-EXV49", 19000),
+      ("Canon C-EXV49 Yellow Toner", "C-EXV49", 19000))),
+    ("Epson", "Epson WF-C5790", "1.3.6.1.4.1.1248.1.2", True, "printer",
+     (("Black Ink T9451", "T9451", 5000), ("Cyan Ink T9452", "T9452", 5000),
+      ("Magenta Ink T9453", "T9453", 5000), ("Yellow Ink T9454", "T9454", 5000))),
+)
+COLOURS = ("black", "cyan", "magenta", "yellow")
+SITES = ("Main office", "Annex", "Library")
+
+FAULT_BITS = ("low_paper", "no_paper", "low_toner", "no_toner", "door_open", "jammed", "offline",
+              "service_requested", "input_tray_missing", "output_tray_missing",
+              "marker_supply_missing", "output_near_full", "output_full", "input_tray_empty",
+              "overdue_prevent_maint")
+
+
+@dataclass
+class SimSupply:
+    description: str
+    part: str
+    colorant: int  # 1-based index into the colorant table, 0 = none
+    type_code: int  # 3 toner, 4 waste toner, 5 ink, 9 opc
+    class_code: int  # 3 consumed, 4 filled
+    capacity: int
+    level: int
+    pages_per_unit: float  # pages that consume one unit of level
+
+
+@dataclass
+class SimTray:
+    name: str
+    media: str
+    type_code: int  # 3 removable tray, 5 manual feed
+    capacity: int
+    level: int
+
+
+@dataclass
+class SimPrinter:
+    name: str
+    model: str
+    sys_object_id: str
+    serial: str
+    location: str
+    colour: bool
+    supplies: list[SimSupply]
+    trays: list[SimTray]
+    pages: int = 0
+    uptime_ticks: int = 0
+    jam_left: float = 0.0
+    door_left: float = 0.0
+    empty_since: dict[int, float] = field(default_factory=dict)  # supply → seconds empty
+    tray_empty_for: dict[int, float] = field(default_factory=dict)
+    forced_faults: set[str] = field(default_factory=set)  # set by tests
+
+    def faults(self) -> set[str]:
+        faults = set(self.forced_faults)
+        if self.jam_left > 0:
+            faults.add("jammed")
+        if self.door_left > 0:
+            faults.add("door_open")
+        for s in self.supplies:
+            if s.class_code == 3 and s.type_code in (3, 5):
+                pct = 100 * s.level / s.capacity
+                if s.level == 0:
+                    faults.add("no_toner")
+                elif pct <= 10:
+                    faults.add("low_toner")
+        auto = [t for t in self.trays if t.type_code != 5]
+        if auto and all(t.level == 0 for t in auto):
+            faults.add("no_paper")
+        elif any(t.level <= t.capacity * 0.1 for t in auto):
+            faults.add("low_paper")
+        return faults
+
+    def step(self, seconds: float, rng: random.Random, pages_per_minute: float = 12.0) -> None:
+        """Advance the simulation: print pages, drain toner and paper, make and clear faults."""
+        self.uptime_ticks += int(seconds * 100)
+        self.jam_left = max(0.0, self.jam_left - seconds)
+        self.door_left = max(0.0, self.door_left - seconds)
+        stopped = bool({"jammed", "door_open", "no_toner", "no_paper"} & self.faults())
+        if not stopped:
+            printed = round(rng.expovariate(1.0) * pages_per_minute * seconds / 60.0)
+            self.pages += printed
+            for s in self.supplies:
+                used = printed / s.pages_per_unit
+                if s.class_code == 4:
+                    s.level = min(s.capacity, s.level + max(0, round(used)))
+                elif s.type_code in (3, 5) and (s.colorant in (0, 1) or rng.random() < 0.6):
+                    s.level = max(0, s.level - max(0, round(used)))
+            feeding = next((t for t in self.trays if t.type_code != 5 and t.level > 0), None)
+            if feeding is not None:
+                feeding.level = max(0, feeding.level - printed)
+            if printed and rng.random() < 0.02 * seconds / 10:
+                self.jam_left = rng.uniform(60, 180)
+            if rng.random() < 0.005 * seconds / 10:
+                self.door_left = rng.uniform(30, 90)
+        for i, s in enumerate(self.supplies):  # someone replaces an empty cartridge eventually
+            if s.class_code == 3 and s.level == 0:
+                self.empty_since[i] = self.empty_since.get(i, 0.0) + seconds
+                if self.empty_since[i] > 120:
+                    s.level = s.capacity
+                    self.empty_since.pop(i)
+            if s.class_code == 4 and s.level >= s.capacity:
+                s.level = 0  # waste box swapped
+        for i, t in enumerate(self.trays):  # and refills empty trays
+            if t.type_code != 5 and t.level < t.capacity * 0.1:
+                self.tray_empty_for[i] = self.tray_empty_for.get(i, 0.0) + seconds
+                if self.tray_empty_for[i] > 90:
+                    t.level = t.capacity
+                    self.tray_empty_for.pop(i)
+
+    def render(self) -> str:
+        """The device as snmprec lines (OID|TAG|VALUE), in OID order."""
+        faults = self.faults()
+        bits = 0
+        for n, name in enumerate(FAULT_BITS):
+            if name in faults:
+                bits |= 0x8000 >> n
+        error_state = bits.to_bytes(2, "big") if bits & 0xFF else bits.to_bytes(2, "big")[:1]
+        critical = {"jammed", "door_open", "no_toner", "no_paper"} & faults
+        dev_status = 5 if critical else (3 if faults else 2)
+        rows: list[tuple[str, str, str]] = [
+            ("1.3.6.1.2.1.1.1.0", "4", f"{self.model}; simulated by Fleetwatch"),
+            ("1.3.6.1.2.1.1.2.0", "6", self.sys_object_id),
+            ("1.3.6.1.2.1.1.3.0", "67", str(self.uptime_ticks % 2**32)),
+            ("1.3.6.1.2.1.1.5.0", "4", self.name),
+            ("1.3.6.1.2.1.1.6.0", "4", self.location),
+            ("1.3.6.1.2.1.25.3.2.1.3.1", "4", self.model),
+            ("1.3.6.1.2.1.25.3.2.1.5.1", "2", str(dev_status)),
+            ("1.3.6.1.2.1.25.3.5.1.1.1", "2", "1" if critical else "3"),
+            ("1.3.6.1.2.1.25.3.5.1.2.1", "4x", error_state.hex()),
+            ("1.3.6.1.2.1.43.5.1.1.17.1", "4", self.serial),
+        ]
+        for i, t in enumerate(self.trays, 1):
+            e = "1.3.6.1.2.1.43.8.2.1"
+            rows += [(f"{e}.2.1.{i}", "2", str(t.type_code)), (f"{e}.9.1.{i}", "2", str(t.capacity)),
+                     (f"{e}.10.1.{i}", "2", str(t.level)), (f"{e}.12.1.{i}", "4", t.media),
+                     (f"{e}.13.1.{i}", "4", t.name)]
+        rows.append(("1.3.6.1.2.1.43.10.2.1.4.1.1", "65", str(self.pages % 2**32)))
+        for i, s in enumerate(self.supplies, 1):
+            e = "1.3.6.1.2.1.43.11.1.1"
+            rows += [(f"{e}.3.1.{i}", "2", str(s.colorant)), (f"{e}.4.1.{i}", "2", str(s.class_code)),
+                     (f"{e}.5.1.{i}", "2", str(s.type_code)), (f"{e}.6.1.{i}", "4", s.description),
+                     (f"{e}.7.1.{i}", "2", "19" if s.capacity == 100 else "7"),
+                     (f"{e}.8.1.{i}", "2", str(s.capacity)), (f"{e}.9.1.{i}", "2", str(s.level))]
+        ncol = 4 if self.colour else 1
+        rows += [(f"1.3.6.1.2.1.43.12.1.1.4.1.{i}", "4", COLOURS[i - 1]) for i in range(1, ncol + 1)]
+        alerts: list[tuple[int, int, int, str]] = []  # severity, group, code, text
+        if "jammed" in faults:
+            alerts.append((3, 13, 8, "Paper jam: open the right door and remove the paper"))
+        if "door_open" in faults:
+            alerts.append((3, 6, 501, "Front door open"))
+        if "no_paper" in faults:
+            alerts.append((3, 8, 803, "Load paper in tray"))
+        for s in self.supplies:
+            if s.class_code == 3 and s.level == 0:
+                alerts.append((3, 11, 1101, f"{s.description} empty"))
+            elif s.class_code == 3 and s.level * 10 <= s.capacity:
+                alerts.append((4, 11, 1104, f"{s.description} low"))
+        for i, (sev, grp, code, text) in enumerate(alerts, 1):
+            e = "1.3.6.1.2.1.43.18.1.1"
+            rows += [(f"{e}.2.1.{i}", "2", str(sev)), (f"{e}.4.1.{i}", "2", str(grp)),
+                     (f"{e}.5.1.{i}", "2", "1"), (f"{e}.6.1.{i}", "2", "0"),
+                     (f"{e}.7.1.{i}", "2", str(code)), (f"{e}.8.1.{i}", "4", text)]
+        rows.sort(key=lambda r: tuple(int(p) for p in r[0].split(".")))
+        head = "# Fleetwatch simulator data (made up, not captured from a real device).\n"
+        return head + "".join(f"{o}|{t}|{v}\n" for o, t, v in rows)
+
+
+def make_printer(name: str, index: int, rng: random.Random) -> SimPrinter:
+    _make, model, oid, colour, _kind, parts = MODELS[index % len(MODELS)]
+    supplies = []
+    for n, (desc, part, yield_pages) in enumerate(parts, 1):
+        capacity = 100
+        supplies.append(SimSupply(desc, part, n, 5 if "Ink" in desc else 3, 3, capacity,
+                                  rng.randint(8, 100), yield_pages / capacity / 10))
+    if colour:
+        supplies.append(SimSupply("Waste Toner Container", "", 0, 4, 4, 100, rng.randint(0, 80),
+                                  200.0))
+    supplies.append(SimSupply("Imaging Drum Unit", "", 0, 9, 3, 100, rng.randint(30, 100), 400.0))
+    trays = [SimTray("Bypass Tray", "Plain", 5, 100, 0),
+             SimTray("Tray 1", "A4", 3, 250, rng.randint(20, 250)),
+             SimTray("Tray 2", "A4", 3, 500, rng.randint(50, 500))]
+    site = SITES[index % len(SITES)]
+    return SimPrinter(name=name, model=model, sys_object_id=oid,
+                      serial=f"FW{index:04d}{rng.randint(1000, 9999)}",
+                      location=f"{site}, room {100 + index}", colour=colour, supplies=supplies,
+                      trays=trays, uptime_ticks=rng.randint(10**5, 10**8))
+
+
+def device_kind(index: int) -> str:
+    return MODELS[index % len(MODELS)][4]
+
+
+class SimFleet:
+    """The fleet's state plus the data directory snmpsim serves."""
+
+    def __init__(self, data_dir: Path, count: int = 24, seed: int = 7, prefix: str = "demo") -> None:
+        self.data_dir = data_dir
+        self.rng = random.Random(seed)
+        self.printers = [make_printer(f"{prefix}-{i + 1:02d}", i, self.rng) for i in range(count)]
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._mtime = 0
+
+    def write(self, printer: SimPrinter | None = None) -> None:
+        """(Re)write data files atomically, each with a strictly newer mtime so that snmpsim
+        notices even two changes within one second."""
+        self._mtime = max(self._mtime + 1, int(os.path.getmtime(self.data_dir)) + 1)
+        for p in [printer] if printer else self.printers:
+            path = self.data_dir / f"{p.name}.snmprec"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(p.render())
+            os.utime(tmp, (self._mtime, self._mtime))
+            os.replace(tmp, path)
+
+    def step(self, seconds: float) -> None:
+        for p in self.printers:
+            p.step(seconds, self.rng)
+        self.write()
+
+    def get(self, name: str) -> SimPrinter:
+        return next(p for p in self.printers if p.name == name)

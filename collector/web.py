@@ -1,0 +1,195 @@
+"""The collector's own pages and device API: what a technician looks at first.
+
+Server-rendered HTML (no JavaScript build), refreshed every 15 s, plus JSON under /api/v1.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+from aiohttp import web
+
+from collector.state import DeviceState, StateCache
+from probes.model import Reading
+
+STATE = web.AppKey("state", StateCache)
+STATS = web.AppKey("stats", dict[str, Any])  # name → object with a stats dataclass/dict
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f5f6f8;color:#222}
+header{background:#243447;color:#fff;padding:10px 20px}header a{color:#fff;margin-right:16px}
+main{padding:16px 20px}table{border-collapse:collapse;width:100%;background:#fff}
+th,td{padding:6px 8px;border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}
+th{background:#eef1f4;font-weight:600}.badge{padding:2px 8px;border-radius:10px;color:#fff;
+font-size:12px;text-transform:uppercase}.ok{background:#2e7d32}.warning{background:#ef8f00}
+.critical{background:#c62828}.unreachable,.unknown{background:#616161}.pending{background:#90a4ae}
+.bar{display:inline-block;width:60px;height:8px;background:#e0e0e0;margin-right:4px}
+.bar i{display:block;height:8px}.sup{white-space:nowrap;font-size:12px;margin-right:8px}
+.muted{color:#777}.stale{color:#a15c00}.summary span{margin-right:18px;font-size:15px}
+"""
+_COLOURS = {"black": "#222", "cyan": "#00a3d9", "magenta": "#d6007a", "yellow": "#e6c200"}
+
+
+def _page(title: str, body: str) -> web.Response:
+    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)} · "
+           f"Fleetwatch</title><meta http-equiv='refresh' content='15'><style>{_CSS}</style>"
+           f"</head><body><header><b>Fleetwatch</b> &nbsp; <a href='/'>Fleet</a>"
+           f"<a href='/tickets'>Tickets</a><a href='/api/v1/devices'>API</a></header>"
+           f"<main>{body}</main></body></html>")
+    return web.Response(text=doc, content_type="text/html")
+
+
+def _badge(status: str) -> str:
+    return f"<span class='badge {html.escape(status)}'>{html.escape(status)}</span>"
+
+
+def _supplies_cell(reading: Reading | None) -> str:
+    if reading is None:
+        return ""
+    parts = []
+    for s in reading.supplies:
+        if s.type not in {"toner", "toner_cartridge", "ink", "ink_cartridge", "waste_toner",
+                          "waste_ink"}:
+            continue
+        colour = _COLOURS.get(s.colour or "", "#607d8b")
+        pct = s.percent if s.percent is not None else 0
+        label = f"{s.percent:.0f}%" if s.percent is not None else s.state.replace("_", " ")
+        parts.append(f"<span class='sup' title='{html.escape(s.description)}'><span class='bar'>"
+                     f"<i style='width:{pct:.0f}%;background:{colour}'></i></span>"
+                     f"{html.escape(s.colour or s.type)} {html.escape(label)}</span>")
+    return "".join(parts)
+
+
+def _ago(t: float | None) -> str:
+    if t is None:
+        return "never"
+    seconds = max(0, int(time.time() - t))
+    if seconds < 120:
+        return f"{seconds}s ago"
+    if seconds < 7200:
+        return f"{seconds // 60}m ago"
+    return f"{seconds // 3600}h ago"
+
+
+def _latest(state: DeviceState) -> Reading | None:
+    if not state.readings:
+        return None
+    return state.readings.get("snmp_printer") or next(iter(state.readings.values()))
+
+
+async def fleet_page(request: web.Request) -> web.Response:
+    states = sorted(request.app[STATE].all(), key=lambda s: (s.device.site or "", s.device.name))
+    counts: dict[str, int] = {}
+    rows = []
+    for st in states:
+        counts[st.status] = counts.get(st.status, 0) + 1
+        r = _latest(st)
+        why = ""
+        if r is not None:
+            why = "; ".join(r.problems[:3]) or (r.error or "")
+            if r.stale:
+                why = f"<span class='stale'>asleep? last values kept</span> {html.escape(why)}"
+            else:
+                why = html.escape(why)
+        name = html.escape(st.device.name)
+        model = html.escape((r.identity.model or "") if r else "")
+        rows.append(
+            f"<tr><td><a href='/devices/{name}'>{name}</a><div class='muted'>{model}</div></td>"
+            f"<td>{html.escape(st.device.site or '')}</td><td>{html.escape(st.device.kind)}</td>"
+            f"<td>{_badge(st.status)}</td><td>{_supplies_cell(r)}</td><td>{why}</td>"
+            f"<td class='muted'>{_ago(r.time if r else None)}</td></tr>")
+    summary = "".join(f"<span>{_badge(k)} {v}</span>" for k, v in sorted(counts.items()))
+    body = (f"<h2>Fleet health</h2><p class='summary'>{summary}</p><table><tr><th>Device</th>"
+            f"<th>Site</th><th>Kind</th><th>Status</th><th>Supplies</th><th>Why</th>"
+            f"<th>Polled</th></tr>{''.join(rows)}</table>")
+    return _page("Fleet", body)
+
+
+async def device_page(request: web.Request) -> web.Response:
+    st = request.app[STATE].get(request.match_info["name"])
+    if st is None:
+        raise web.HTTPNotFound(text="no such device")
+    d = st.device
+    parts = [f"<h2>{html.escape(d.name)} {_badge(st.status)}</h2><p class='muted'>"
+             f"{html.escape(d.host)} · {html.escape(d.kind)} · {html.escape(d.site or '')} "
+             f"{html.escape(d.location or '')}</p>"]
+    for probe, r in sorted(st.readings.items()):
+        ident = r.identity
+        parts.append(f"<h3>{html.escape(probe)} {_badge(r.status)} "
+                     f"<span class='muted'>{_ago(r.time)}</span></h3>")
+        if r.error:
+            parts.append(f"<p>error: {html.escape(r.error)}</p>")
+        facts = [("Model", ident.model), ("Serial", ident.serial), ("sysDescr", ident.sys_descr),
+                 ("Uptime", f"{r.uptime_seconds / 86400:.1f} days" if r.uptime_seconds else None),
+                 ("Pages", f"{r.page_count:,}" if r.page_count is not None else None),
+                 ("Faults", ", ".join(sorted(r.faults)) if r.faults else None),
+                 ("Poll cost", f"{r.cost.duration_s * 1000:.0f} ms, {r.cost.pdus} PDUs, "
+                  f"{r.cost.retries} retries")]
+        facts += [(k, f"{v:g}") for k, v in r.metrics]
+        parts.append("<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}"
+                                          f"</td></tr>" for k, v in facts if v) + "</table>")
+        if r.supplies:
+            parts.append("<h4>Supplies</h4><table><tr><th>#</th><th>Description</th><th>Type</th>"
+                         "<th>Level</th><th>State</th><th>Part</th></tr>")
+            for s in r.supplies:
+                lvl = f"{s.percent:g}%" if s.percent is not None else f"{s.level} / {s.capacity}"
+                parts.append(f"<tr><td>{s.index}</td><td>{html.escape(s.description)}</td>"
+                             f"<td>{s.type}</td><td>{lvl}</td><td>{s.state}</td>"
+                             f"<td>{html.escape(s.part_number or '')}</td></tr>")
+            parts.append("</table>")
+        if r.trays:
+            parts.append("<h4>Trays</h4><table><tr><th>#</th><th>Tray</th><th>Media</th>"
+                         "<th>Level</th><th>State</th></tr>")
+            for t in r.trays:
+                lvl = f"{t.percent:g}%" if t.percent is not None else f"{t.level} / {t.capacity}"
+                parts.append(f"<tr><td>{t.index}</td><td>{html.escape(t.description)}</td>"
+                             f"<td>{html.escape(t.media or '')}</td><td>{lvl}</td>"
+                             f"<td>{t.state}</td></tr>")
+            parts.append("</table>")
+        if r.alerts:
+            parts.append("<h4>Alerts</h4><table>" + "".join(
+                f"<tr><td>{a.severity}</td><td>{a.group}</td><td>{a.code}</td>"
+                f"<td>{html.escape(a.description)}</td></tr>" for a in r.alerts) + "</table>")
+    return _page(d.name, "".join(parts))
+
+
+def device_json(st: DeviceState) -> dict[str, Any]:
+    d = st.device
+    return {
+        "name": d.name, "host": d.host, "kind": d.kind, "site": d.site, "location": d.location,
+        "parent": d.parent, "tags": dict(d.tags), "status": st.status, "reachable": st.reachable,
+        "readings": {probe: r.to_json() for probe, r in sorted(st.readings.items())},
+    }
+
+
+async def devices_api(request: web.Request) -> web.Response:
+    status = request.query.get("status")
+    items = [device_json(st) for st in request.app[STATE].all()
+             if status is None or st.status == status]
+    return web.json_response({"devices": items, "count": len(items)})
+
+
+async def device_api(request: web.Request) -> web.Response:
+    st = request.app[STATE].get(request.match_info["name"])
+    if st is None:
+        return web.json_response({"error": "no such device"}, status=404)
+    return web.json_response(device_json(st))
+
+
+async def health_api(request: web.Request) -> web.Response:
+    out: dict[str, Any] = {"status": "ok", "time": time.time()}
+    for name, obj in request.app[STATS].items():
+        stats = getattr(obj, "stats", obj)
+        out[name] = dict(stats) if isinstance(stats, dict) else {
+            k: getattr(stats, k) for k in getattr(stats, "__slots__", ())}
+    return web.json_response(out)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/", fleet_page)
+    app.router.add_get("/devices/{name}", device_page)
+    app.router.add_get("/api/v1/devices", devices_api)
+    app.router.add_get("/api/v1/devices/{name}", device_api)
+    app.router.add_get("/api/v1/health", health_api)
