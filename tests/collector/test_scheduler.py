@@ -1,0 +1,142 @@
+"""The scheduler through the real path: snmpsim over UDP, the printer probe, real timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from collector.config import CollectorSettings, DeviceConfig, ProbeConfig, SnmpProfile
+from collector.lab import Snmpsim
+from collector.scheduler import Scheduler
+from collector.simfleet import SimFleet
+from probes.model import Reading
+from probes.secret import Secret
+from probes.snmp import SnmpClient
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.readings: list[Reading] = []
+
+    async def handle(self, reading: Reading, device: DeviceConfig) -> None:
+        self.readings.append(reading)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def device(name: str, sim: Snmpsim, interval: float = 1.0, **kw: object) -> DeviceConfig:
+    profile = SnmpProfile(name="t", community=Secret(name), timeout=0.3, retries=0)
+    return DeviceConfig(name=name, host=sim.host, port=sim.port, snmp=profile,
+                        probes=(ProbeConfig(kind="snmp_printer", interval=interval,
+                                            full_every=3),), **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+def fleet(tmp_path: Path) -> Iterator[tuple[SimFleet, Snmpsim]]:
+    fleet = SimFleet(tmp_path / "fleet", count=3, prefix="sched")
+    fleet.write()
+    sim = Snmpsim([], live_dir=fleet.data_dir).start()
+    try:
+        yield fleet, sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture()
+async def parts() -> AsyncIterator[tuple[SnmpClient, aiohttp.ClientSession]]:
+    client = await SnmpClient.create()
+    async with aiohttp.ClientSession() as session:
+        yield client, session
+    client.close()
+
+
+async def test_sleeping_printer_is_stale_then_unreachable_after_grace(
+    fleet: tuple[SimFleet, Snmpsim], parts: tuple[SnmpClient, aiohttp.ClientSession]
+) -> None:
+    _, sim = fleet
+    dev = device("sched-01", sim)
+    sink, clock = ListSink(), Clock()
+    sched = Scheduler([dev], CollectorSettings(sleep_grace=60), [sink], *parts, clock=clock)
+    probe = dev.probes[0]
+    assert await sched.poll_once(dev, probe) == probe.interval
+    good = sink.readings[-1]
+    assert good.reachable and not good.stale and good.supplies
+
+    sim.kill()  # the printer goes to sleep
+    delay = await sched.poll_once(dev, probe)
+    asleep = sink.readings[-1]
+    assert asleep.reachable and asleep.stale and asleep.error and "timeout" in asleep.error
+    assert asleep.supplies == good.supplies  # last values kept
+    assert delay < probe.interval or delay == probe.interval  # backoff never exceeds interval
+
+    clock.now += 30
+    await sched.poll_once(dev, probe)
+    assert sink.readings[-1].stale and sink.readings[-1].status == good.status
+
+    clock.now += 31  # past the grace
+    await sched.poll_once(dev, probe)
+    down = sink.readings[-1]
+    assert not down.reachable and down.status == "unreachable" and not down.stale
+
+
+async def test_never_seen_device_is_unreachable_at_once(
+    fleet: tuple[SimFleet, Snmpsim], parts: tuple[SnmpClient, aiohttp.ClientSession]
+) -> None:
+    _, sim = fleet
+    dev = device("no-such-community", sim)
+    sink = ListSink()
+    sched = Scheduler([dev], CollectorSettings(sleep_grace=600), [sink], *parts)
+    await sched.poll_once(dev, dev.probes[0])
+    assert sink.readings[-1].status == "unreachable"
+
+
+async def test_loop_polls_every_device_and_stops_cleanly(
+    fleet: tuple[SimFleet, Snmpsim], parts: tuple[SnmpClient, aiohttp.ClientSession]
+) -> None:
+    _, sim = fleet
+    devices = [device(f"sched-0{i}", sim, interval=0.5) for i in (1, 2, 3)]
+    sink = ListSink()
+    sched = Scheduler(devices, CollectorSettings(jitter=1.0, max_concurrency=2), [sink], *parts)
+    await sched.start()
+    await asyncio.sleep(2.5)
+    await sched.stop()
+    names = [r.device for r in sink.readings]
+    assert {n: names.count(n) >= 3 for n in ("sched-01", "sched-02", "sched-03")} == {
+        "sched-01": True, "sched-02": True, "sched-03": True}
+    assert all(r.reachable for r in sink.readings)
+    # full polls every 3rd poll, lighter ones between: both kinds happened
+    pdus = {r.cost.pdus for r in sink.readings if r.device == "sched-01"}
+    assert len(pdus) >= 2
+    count = len(sink.readings)
+    await asyncio.sleep(0.7)
+    assert len(sink.readings) == count  # nothing polls after stop
+
+
+async def test_simulated_fault_is_seen_over_snmp(
+    fleet: tuple[SimFleet, Snmpsim], parts: tuple[SnmpClient, aiohttp.ClientSession]
+) -> None:
+    sim_fleet, sim = fleet
+    dev = device("sched-02", sim)
+    sink = ListSink()
+    sched = Scheduler([dev], CollectorSettings(), [sink], *parts)
+    printer = sim_fleet.get("sched-02")
+    printer.forced_faults = {"jammed"}
+    sim_fleet.write(printer)
+    await sched.poll_once(dev, dev.probes[0])
+    jammed = sink.readings[-1]
+    assert jammed.faults is not None and "jammed" in jammed.faults
+    assert jammed.status == "critical" and any(a.code == "jam" for a in jammed.alerts)
+    printer.forced_faults = set()
+    sim_fleet.write(printer)
+    await sched.poll_once(dev, dev.probes[0])
+    assert "jammed" not in (sink.readings[-1].faults or set())
