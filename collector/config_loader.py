@@ -104,8 +104,8 @@ _PROFILE_KEYS = ("version", "community", "user", "auth_protocol", "auth_key", "p
                  "priv_key", "context", "timeout", "retries", "max_repetitions")
 _V3_ONLY = ("user", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "context")
 _SITE_KEYS = ("timezone", "business_hours", "maintenance")
-_DEVICE_FIELD_KEYS = ("port", "site", "location", "tags", "snmp", "probes", "thresholds",
-                      "maintenance", "business_hours")
+_DEVICE_FIELD_KEYS = ("port", "site", "location", "tags", "snmp", "community", "probes",
+                      "thresholds", "maintenance", "business_hours")
 _DEVICE_KEYS = ("name", "host", "kind", "parent", *_DEVICE_FIELD_KEYS)
 _PROBE_KEYS = ("kind", "interval", "timeout", "port", "url", "expect_status", "full_every")
 _PROBE_ONLY = {"port": "tcp", "url": "http", "expect_status": "http", "full_every": "snmp_printer"}
@@ -228,6 +228,7 @@ class _Fields:
     location: str | None = None
     tags: dict[str, str] | None = None
     snmp: SnmpProfile | None = None
+    community: Secret | None = None
     probes: tuple[ProbeConfig, ...] | None = None
     thresholds: tuple[Threshold, ...] | None = None
     maintenance: tuple[MaintenanceWindow, ...] | None = None
@@ -246,6 +247,7 @@ class _Fields:
             location=own.location if own.location is not None else self.location,
             tags={**(self.tags or {}), **(own.tags or {})},
             snmp=own.snmp or self.snmp,
+            community=own.community or self.community,
             probes=own.probes if own.probes is not None else self.probes,
             thresholds=thresholds,
             maintenance=(self.maintenance or ()) + (own.maintenance or ()),
@@ -929,6 +931,7 @@ class _Loader:
             "location": self.text,
             "tags": self.tags,
             "snmp": self.profile_ref,
+            "community": self.secret,
             "probes": self.probes,
             "thresholds": self.thresholds,
             "maintenance": self.maintenance,
@@ -1102,10 +1105,17 @@ class _Loader:
                 maintenance=(site.maintenance if site else ()) + _localize(f.maintenance or (), tz),
                 timezone=tz,
             )
+            profile = f.snmp or default_profile
+            if f.community is not None:
+                if profile.version == "3":
+                    self.error(d.node, _join(d.path, "community"),
+                               f"profile {profile.name!r} is SNMPv3, which has no community")
+                else:  # many offices give each printer its own community
+                    profile = replace(profile, community=f.community)
             out.append(DeviceConfig(
                 name=d.name, host=d.host, kind=d.kind, port=f.port or 161, site=f.site,
                 location=f.location, tags=MappingProxyType(f.tags or {}), parent=d.parent,
-                snmp=f.snmp or default_profile,
+                snmp=profile,
                 probes=f.probes if f.probes is not None else DEFAULT_PROBES[d.kind],
                 thresholds=f.thresholds or (), schedule=schedule,
             ))

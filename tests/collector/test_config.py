@@ -793,3 +793,26 @@ def test_cli_config_check_single_error(tmp_path: Path, text: str | None, first: 
 def test_cli_config_needs_an_action() -> None:
     proc = fleetwatch("config")
     assert proc.returncode == 2 and "ACTION" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_device_community_overrides_profile(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+        snmp_profiles:
+          office: {community: shared}
+          secure: {version: "3", user: u, auth_protocol: sha, auth_key: authkey-123}
+        devices:
+          - {name: p1, host: 10.0.0.1, snmp: office, community: {env: P1_COMMUNITY}}
+          - {name: p2, host: 10.0.0.2, snmp: office}
+    """), env={"P1_COMMUNITY": "printer-one"})
+    p1, p2 = config.devices
+    assert p1.snmp.community == Secret("printer-one")
+    assert p2.snmp.community == Secret("shared")
+    assert p1.snmp_target().credentials.community.reveal() == "printer-one"
+    assert "printer-one" not in repr(config)
+    errors = errors_of(tmp_path, """
+        snmp_profiles:
+          secure: {version: "3", user: u, auth_protocol: sha, auth_key: authkey-123}
+        devices:
+          - {name: p1, host: 10.0.0.1, snmp: secure, community: nope}
+    """)
+    assert "devices[0].community: profile 'secure' is SNMPv3, which has no community" in str(errors)
