@@ -1,0 +1,222 @@
+"""The collector as a whole, through the real path: simulated printers served by snmpsim over
+UDP, the scheduler, the InfluxDB writer, a real influxd that is killed and restarted mid-run, and
+the real `fleetwatch collector` process stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from collector.appkeys import SINKS
+from collector.config import (
+    CollectorSettings,
+    Config,
+    DeviceConfig,
+    ProbeConfig,
+    SnmpProfile,
+    StorageConfig,
+)
+from collector.lab import Influxd, Snmpsim, free_port
+from collector.service import build_app
+from collector.simfleet import SimFleet
+from probes.model import Reading
+from probes.secret import Secret
+
+COUNT = 4
+
+
+class Recorder:
+    """A sink that remembers every reading the scheduler produced."""
+
+    def __init__(self) -> None:
+        self.readings: list[Reading] = []
+
+    async def handle(self, reading: Reading, device: DeviceConfig) -> None:
+        self.readings.append(reading)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimFleet, Snmpsim]]:
+    fleet = SimFleet(tmp_path_factory.mktemp("fleet"), count=COUNT, prefix="e2e")
+    fleet.write()
+    sim = Snmpsim([], live_dir=fleet.data_dir).start()
+    try:
+        yield fleet, sim
+    finally:
+        sim.stop()
+
+
+def make_config(sim: Snmpsim, influxd: Influxd, db: str, state_dir: Path,
+                port: int | None = None) -> Config:
+    devices = tuple(
+        DeviceConfig(name=f"e2e-{i:02d}", host=sim.host, port=sim.port, site="HQ",
+                     snmp=SnmpProfile(name="p", community=Secret(f"e2e-{i:02d}"), timeout=0.5,
+                                      retries=0),
+                     probes=(ProbeConfig(kind="snmp_printer", interval=0.5, timeout=0.4,
+                                         full_every=4),))
+        for i in range(1, COUNT + 1))
+    return Config(
+        path=state_dir / "test.yaml",
+        collector=CollectorSettings(listen_port=port or free_port(), state_dir=state_dir,
+                                    jitter=0.2),
+        storage=StorageConfig(backend="influxdb_v1", url=influxd.url, database=db,
+                              batch_size=50, flush_interval=0.2, timeout=2.0),
+        devices=devices,
+    )
+
+
+async def start(config: Config, recorder: Recorder) -> web.AppRunner:
+    app = build_app(config)
+    app[SINKS].append(recorder)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", config.collector.listen_port).start()
+    return runner
+
+
+def count_points(influxd: Influxd, db: str) -> dict[str, int]:
+    result: Any = influxd.query('SELECT COUNT("up") FROM "availability" GROUP BY "device"', db=db)
+    series = result["results"][0].get("series", [])
+    return {s["tags"]["device"]: s["values"][0][1] for s in series}
+
+
+def distinct_times(influxd: Influxd, db: str) -> int:
+    result: Any = influxd.query('SELECT "up" FROM "availability"', db=db)
+    series = result["results"][0].get("series", [])
+    return sum(len(s["values"]) for s in series)
+
+
+def expected_counts(recorder: Recorder) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in recorder.readings:
+        counts[r.device] = counts.get(r.device, 0) + 1
+    return counts
+
+
+@pytest.fixture()
+def db() -> str:
+    return f"e2e_{uuid.uuid4().hex[:8]}"
+
+
+async def test_polls_are_stored_and_survive_an_influxdb_outage(
+    fleet: tuple[SimFleet, Snmpsim], influxd: Influxd, db: str, tmp_path: Path
+) -> None:
+    _, sim = fleet
+    recorder = Recorder()
+    runner = await start(make_config(sim, influxd, db, tmp_path), recorder)
+    try:
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(influxd.kill, signal.SIGKILL)  # InfluxDB crashes mid-run
+        await asyncio.sleep(2.5)
+        await asyncio.to_thread(influxd.restart)
+        await asyncio.sleep(2.5)
+    finally:
+        await runner.cleanup()  # stops polling first, then flushes storage
+    want = expected_counts(recorder)
+    assert set(want) == {f"e2e-{i:02d}" for i in range(1, COUNT + 1)}
+    assert all(n >= 8 for n in want.values()), want
+    assert all(r.reachable and not r.stale for r in recorder.readings)
+    got = count_points(influxd, db)
+    assert got == want  # nothing lost, nothing duplicated
+    assert distinct_times(influxd, db) == len(recorder.readings)
+    supplies: Any = influxd.query('SELECT COUNT("level") FROM "supply"', db=db)
+    assert supplies["results"][0]["series"][0]["values"][0][1] > 0
+
+
+async def test_restart_with_a_full_spool_replays_it_exactly_once(
+    fleet: tuple[SimFleet, Snmpsim], influxd: Influxd, db: str, tmp_path: Path
+) -> None:
+    _, sim = fleet
+    config = make_config(sim, influxd, db, tmp_path)
+    first = Recorder()
+    await asyncio.to_thread(influxd.kill, signal.SIGKILL)
+    try:
+        runner = await start(config, first)
+        await asyncio.sleep(2.0)
+        await runner.cleanup()  # InfluxDB still away: everything goes to the disk spool
+    finally:
+        await asyncio.to_thread(influxd.restart)
+    assert any((tmp_path / "spool").iterdir()), "expected a non-empty spool"
+    assert count_points(influxd, db) == {}
+    second = Recorder()
+    runner = await start(config, second)
+    await asyncio.sleep(2.0)
+    await runner.cleanup()
+    want = expected_counts(first)
+    for device, n in expected_counts(second).items():
+        want[device] = want.get(device, 0) + n
+    assert count_points(influxd, db) == want
+    assert distinct_times(influxd, db) == len(first.readings) + len(second.readings)
+
+
+@pytest.fixture()
+async def collector_process(
+    fleet: tuple[SimFleet, Snmpsim], influxd: Influxd, db: str, tmp_path: Path
+) -> AsyncIterator[tuple[subprocess.Popen[str], int]]:
+    _, sim = fleet
+    port = free_port()
+    config = tmp_path / "fleet.yaml"
+    devices = "".join(
+        f"  - {{name: e2e-{i:02d}, host: {sim.host}, port: {sim.port}, community: e2e-{i:02d}}}\n"
+        for i in range(1, COUNT + 1))
+    config.write_text(
+        f"collector: {{listen: 127.0.0.1:{port}, state_dir: state}}\n"
+        f"storage: {{backend: influxdb_v1, url: '{influxd.url}', database: {db},"
+        f" flush_interval: 10s}}\n"
+        "defaults:\n  printer:\n    probes: [{kind: snmp_printer, interval: 1s, timeout: 500ms}]\n"
+        f"devices:\n{devices}")
+    proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "collector", "--config",
+                             str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.load(resp)
+
+
+async def test_sigterm_stops_cleanly_and_flushes(
+    collector_process: tuple[subprocess.Popen[str], int], influxd: Influxd, db: str
+) -> None:
+    proc, port = collector_process
+    deadline = time.monotonic() + 30
+    polled: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        try:
+            devices = await asyncio.to_thread(get_json, f"http://127.0.0.1:{port}/api/v1/devices")
+            polled = {d["name"]: d["readings"].get("snmp_printer", {}).get("time", 0) > 0
+                      for d in devices["devices"]}
+            if len(polled) == COUNT and all(polled.values()):
+                break
+        except OSError:
+            pass
+        await asyncio.sleep(0.3)
+    else:
+        pytest.fail(f"collector never polled every device: {polled}")
+    await asyncio.sleep(2.0)
+    # flush_interval is 10 s: anything in InfluxDB now came from the final flush on SIGTERM.
+    proc.send_signal(signal.SIGTERM)
+    out, _ = await asyncio.to_thread(proc.communicate, None, 30)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out
+    counts = count_points(influxd, db)
+    assert set(counts) == {f"e2e-{i:02d}" for i in range(1, COUNT + 1)}, out
+    assert all(n >= 2 for n in counts.values()), counts
