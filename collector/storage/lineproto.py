@@ -63,8 +63,8 @@ SCHEMA: Final[dict[str, tuple[tuple[str, ...], dict[str, str]]]] = {
 # Strings longer than this (error texts, odd descriptions) are cut: a field is not a log.
 MAX_STRING = 1024
 
-_MEASUREMENT_ESCAPES: Final = str.maketrans({",": "\\,", " ": "\\ ", "\n": " ", "\r": " "})
-_KEY_ESCAPES: Final = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": " ", "\r": " "})
+_MEASUREMENT_ESCAPES: Final = str.maketrans({",": "\\,", " ": "\\ ", "\n": "\\ ", "\r": "\\ "})
+_KEY_ESCAPES: Final = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\ ", "\r": "\\ "})
 _STRING_ESCAPES: Final = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": " ", "\r": " "})
 
 
