@@ -21,7 +21,8 @@ from probes.snmp import AUTH_PROTOCOLS, PRIV_PROTOCOLS, SnmpClient, SnmpCredenti
 
 # Modules that add sub-commands: each has ``register(sub)`` which adds a parser whose defaults
 # carry ``handler=callable(args) -> exit code``.
-COMMAND_MODULES: tuple[str, ...] = ("collector.cmd_run", "collector.cmd_demo", "collector.cmd_config")
+COMMAND_MODULES: tuple[str, ...] = ("collector.cmd_run", "collector.cmd_demo", "collector.cmd_config",
+                                     "collector.cmd_tickets")
 
 # Nagios plugin convention.
 EXIT_CODES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3, "unreachable": 3}

@@ -1,0 +1,368 @@
+"""``/api/v1/tickets``: the queue over HTTP, plus a plain HTML list at ``/tickets``.
+
+Every error is JSON ``{"error": "..."}`` with a 4xx status: 400 bad input (JSON, unknown field,
+unknown state/kind/severity, bad paging), 401 missing/wrong token, 404 unknown ticket, 409 an
+illegal transition or a second unresolved ticket for the same key. Write methods (POST, PATCH)
+need ``Authorization: Bearer <token>`` when ``collector.api_token`` is set. ``by`` in a request
+body names who did it (default ``api``). The routes are documented in docs/tickets.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import html
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+from aiohttp import web
+
+from collector.appkeys import CONFIG
+from collector.tickets.store import (
+    KINDS,
+    SEVERITIES,
+    STATES,
+    UNRESOLVED,
+    NewTicket,
+    Ticket,
+    TicketError,
+    TicketQuery,
+    TicketStore,
+)
+
+STORE = web.AppKey("tickets_store", TicketStore)
+# Called with (event, ticket) after a change that people should hear about.
+NOTIFY: web.AppKey[Callable[[str, Ticket], None]] = web.AppKey("tickets_notify")
+
+MAX_LIMIT: Final = 500
+DEFAULT_LIMIT: Final = 50
+_LIST_PARAMS: Final = frozenset({"state", "kind", "severity", "device", "site", "assignee",
+                                 "fault_key", "q", "limit", "offset", "order"})
+_MAX_TEXT: Final = 10_000
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BadRequest(TicketError):
+    status = 400
+
+
+class Unauthorized(TicketError):
+    status = 401
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def json_errors(handler: Handler) -> Handler:
+    """Turn the ticket error tree into JSON 4xx answers."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except TicketError as err:
+            return _error(err.status, str(err))
+
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
+def _check_token(request: web.Request) -> None:
+    token = request.app[CONFIG].collector.api_token
+    if token is None:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                              token.reveal().encode()):
+        raise Unauthorized("missing or wrong bearer token (Authorization: Bearer <token>)")
+
+
+async def _body(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
+    _check_token(request)
+    raw = await request.read()
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadRequest(f"request body is not valid JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise BadRequest(f"unknown field(s) {', '.join(unknown)} (allowed: "
+                         f"{', '.join(sorted(allowed))})")
+    return data
+
+
+def _text(data: Mapping[str, Any], key: str, *, required: bool = False,
+          nullable: bool = False) -> str | None:
+    if key not in data or (data[key] is None and nullable):
+        if required:
+            raise BadRequest(f"field {key!r} is required")
+        return None
+    value = data[key]
+    if not isinstance(value, str):
+        raise BadRequest(f"field {key!r} must be a string")
+    if required and not value.strip():
+        raise BadRequest(f"field {key!r} must not be empty")
+    if len(value) > _MAX_TEXT:
+        raise BadRequest(f"field {key!r} is longer than {_MAX_TEXT} characters")
+    return value
+
+
+def _by(data: Mapping[str, Any]) -> str:
+    by = _text(data, "by") or "api"
+    by = by.strip()
+    if not by or len(by) > 100:
+        raise BadRequest("field 'by' must be 1-100 characters")
+    return by
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], what: str) -> str | None:
+    if value is not None and value not in allowed:
+        raise BadRequest(f"unknown {what} {value!r} (one of: {', '.join(allowed)})")
+    return value
+
+
+def _ticket_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadRequest(f"ticket id must be a positive integer, not {raw!r}")
+    return int(raw)
+
+
+def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, not {raw!r}") from None
+    if not lo <= value <= hi:
+        raise BadRequest(f"{name} must be between {lo} and {hi}, not {value}")
+    return value
+
+
+def _list_param(request: web.Request, name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    values: list[str] = []
+    for raw in request.query.getall(name, []):
+        for value in filter(None, (v.strip() for v in raw.split(","))):
+            if name == "state" and value == "unresolved":
+                values += [s for s in STATES if s in UNRESOLVED]
+                continue
+            if value not in allowed:
+                extra = ", unresolved" if name == "state" else ""
+                raise BadRequest(f"unknown {name} {value!r} (one of: {', '.join(allowed)}{extra})")
+            values.append(value)
+    return tuple(dict.fromkeys(values))
+
+
+def parse_query(request: web.Request) -> TicketQuery:
+    unknown = sorted(set(request.query) - _LIST_PARAMS)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s) {', '.join(unknown)} (allowed: "
+                         f"{', '.join(sorted(_LIST_PARAMS))})")
+    order = request.query.get("order", "newest")
+    if order not in {"newest", "oldest"}:
+        raise BadRequest(f"order must be newest or oldest, not {order!r}")
+    q = request.query
+    return TicketQuery(
+        states=_list_param(request, "state", STATES),
+        kinds=_list_param(request, "kind", KINDS),
+        severities=_list_param(request, "severity", SEVERITIES),
+        device=q.get("device"), site=q.get("site"), assignee=q.get("assignee"),
+        fault_key=q.get("fault_key"), text=q.get("q") or None,
+        limit=_int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=_int_param(request, "offset", 0, 0, 2**62),
+        newest_first=order == "newest",
+    )
+
+
+def _notify(request: web.Request, event: str, ticket: Ticket) -> None:
+    notify = request.app.get(NOTIFY)
+    if notify is not None:
+        notify(event, ticket)
+
+
+# --- handlers ----------------------------------------------------------------------------------
+@json_errors
+async def list_tickets(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/tickets: one page, newest first, with the total number of matches."""
+    query = parse_query(request)
+    tickets, total = await request.app[STORE].find(query)
+    return web.json_response({"tickets": [t.to_json() for t in tickets], "total": total,
+                              "limit": query.limit, "offset": query.offset})
+
+
+@json_errors
+async def show_ticket(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/tickets/{id}: the ticket and its timeline (``?events=N``: the newest N)."""
+    ticket_id = _ticket_id(request)
+    limit = _int_param(request, "events", 0, 0, 1_000_000) or None
+    unknown = sorted(set(request.query) - {"events"})
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s) {', '.join(unknown)} (allowed: events)")
+    store = request.app[STORE]
+    ticket = await store.get(ticket_id)
+    events, total = await store.events(ticket_id, limit=limit)
+    return web.json_response({"ticket": ticket.to_json(),
+                              "events": [e.to_json() for e in events], "events_total": total})
+
+
+@json_errors
+async def create_ticket(request: web.Request) -> web.StreamResponse:
+    """POST /api/v1/tickets: open a manual ticket."""
+    data = await _body(request, frozenset({"title", "description", "severity", "device", "site",
+                                           "assignee", "by"}))
+    title = _text(data, "title", required=True) or ""
+    severity = _choice(_text(data, "severity"), SEVERITIES, "severity") or "warning"
+    device = _text(data, "device", nullable=True)
+    site = _text(data, "site", nullable=True)
+    if device is not None and site is None:
+        known = request.app[CONFIG].device(device)
+        site = known.site if known else None
+    new = NewTicket(kind="manual", title=title.strip(), severity=severity, device=device,
+                    site=site, description=_text(data, "description", nullable=True) or "",
+                    assignee=_text(data, "assignee", nullable=True))
+    ticket = await request.app[STORE].create(new, by=_by(data), at=time.time())
+    _notify(request, "opened", ticket)
+    return web.json_response({"ticket": ticket.to_json()}, status=201,
+                             headers={"Location": f"/api/v1/tickets/{ticket.id}"})
+
+
+@json_errors
+async def change_ticket(request: web.Request) -> web.StreamResponse:
+    """PATCH /api/v1/tickets/{id}: ``state``, ``assignee`` (null unassigns), ``comment``."""
+    ticket_id = _ticket_id(request)
+    data = await _body(request, frozenset({"state", "assignee", "comment", "by"}))
+    if not {"state", "assignee", "comment"} & set(data):
+        raise BadRequest("nothing to change: give state, assignee and/or comment")
+    state = _choice(_text(data, "state"), STATES, "state")
+    assignee = _text(data, "assignee", nullable=True)
+    comment = _text(data, "comment")
+    store = request.app[STORE]
+    before = await store.get(ticket_id)
+    after = await store.change(ticket_id, by=_by(data), at=time.time(), state=state,
+                               assignee=assignee.strip() if assignee is not None else None,
+                               unassign="assignee" in data and data["assignee"] is None,
+                               comment=comment)
+    if before.state != after.state:
+        if after.state == "resolved":
+            _notify(request, "resolved", after)
+        elif before.state == "resolved" and after.state in UNRESOLVED:
+            _notify(request, "reopened", after)
+    return web.json_response({"ticket": after.to_json()})
+
+
+@json_errors
+async def add_comment(request: web.Request) -> web.StreamResponse:
+    """POST /api/v1/tickets/{id}/comments: ``{"text": ..., "by": ...}``."""
+    ticket_id = _ticket_id(request)
+    data = await _body(request, frozenset({"text", "by"}))
+    text = _text(data, "text", required=True) or ""
+    event = await request.app[STORE].comment(ticket_id, text, by=_by(data), at=time.time())
+    return web.json_response({"event": event.to_json()}, status=201)
+
+
+async def catalogue(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/faults: the fault catalogue (code, severity, title, source, kind)."""
+    from collector.faults import catalogue_rows
+
+    return web.json_response({"faults": [
+        {"code": s.code, "severity": s.severity, "title": s.title, "source": s.source,
+         "kind": s.kind} for s in catalogue_rows()]})
+
+
+async def fallback(request: web.Request) -> web.StreamResponse:
+    """Unknown method on a ticket route: JSON instead of aiohttp's plain text."""
+    return _error(405, f"{request.method} is not allowed here")
+
+
+# --- a plain HTML view for technicians -----------------------------------------------------------
+_CSS = ("body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f5f6f8;color:#222}"
+        "header{background:#243447;color:#fff;padding:10px 20px}header a{color:#fff;"
+        "margin-right:16px}main{padding:16px 20px}table{border-collapse:collapse;width:100%;"
+        "background:#fff}th,td{padding:6px 8px;border-bottom:1px solid #e3e6ea;text-align:left;"
+        "vertical-align:top}th{background:#eef1f4}.critical{color:#c62828;font-weight:600}"
+        ".warning{color:#ef8f00;font-weight:600}.muted{color:#777}")
+
+
+def _when(t: float | None) -> str:
+    if t is None:
+        return ""
+    return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _html(title: str, body: str) -> web.Response:
+    return web.Response(content_type="text/html", text=(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)} · "
+        f"Fleetwatch</title><meta http-equiv='refresh' content='30'><style>{_CSS}</style></head>"
+        f"<body><header><b>Fleetwatch</b> &nbsp; <a href='/'>Fleet</a><a href='/tickets'>Tickets"
+        f"</a><a href='/api/v1/tickets'>API</a></header><main>{body}</main></body></html>"))
+
+
+async def tickets_page(request: web.Request) -> web.StreamResponse:
+    everything = request.query.get("all") == "1"
+    query = TicketQuery(states=() if everything else tuple(s for s in STATES if s in UNRESOLVED),
+                        limit=MAX_LIMIT)
+    tickets, total = await request.app[STORE].find(query)
+    rows = "".join(
+        f"<tr><td><a href='/tickets/{t.id}'>#{t.id}</a></td><td class='{t.severity}'>"
+        f"{t.severity}</td><td>{html.escape(t.title)}</td><td>{t.state}"
+        f"{'' if t.fault_active or t.kind == 'manual' else ' <span class=muted>(cleared)</span>'}"
+        f"</td><td>{t.kind}</td><td>{html.escape(t.assignee or '')}</td><td>{t.recurrences}</td>"
+        f"<td class='muted'>{_when(t.created_at)}</td></tr>" for t in tickets)
+    what = "All tickets" if everything else "Unresolved tickets"
+    other = ("<a href='/tickets'>unresolved only</a>" if everything
+             else "<a href='/tickets?all=1'>show all</a>")
+    return _html("Tickets", f"<h2>{what} ({total})</h2><p>{other}</p><table><tr><th>#</th>"
+                 f"<th>Severity</th><th>Title</th><th>State</th><th>Kind</th><th>Assignee</th>"
+                 f"<th>Recurrences</th><th>Opened</th></tr>{rows}</table>")
+
+
+async def ticket_page(request: web.Request) -> web.StreamResponse:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound(text="no such ticket")
+    store = request.app[STORE]
+    try:
+        ticket = await store.get(int(raw))
+    except TicketError:
+        raise web.HTTPNotFound(text="no such ticket") from None
+    events, total = await store.events(ticket.id, limit=500)
+    facts = [("State", ticket.state), ("Severity", ticket.severity), ("Kind", ticket.kind),
+             ("Device", ticket.device or ""), ("Site", ticket.site or ""),
+             ("Assignee", ticket.assignee or ""), ("Part number", ticket.part_number or ""),
+             ("Fault", (ticket.fault_key or "") + ("" if ticket.fault_active else " (cleared)")
+              if ticket.fault_key else ""),
+             ("Recurrences", str(ticket.recurrences)), ("Description", ticket.description),
+             ("Details", json.dumps(dict(ticket.details), sort_keys=True))]
+    table = "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in facts if v)
+    timeline = "".join(
+        f"<tr><td class='muted'>{_when(e.at)}</td><td>{e.kind}</td><td>{html.escape(e.by)}</td>"
+        f"<td>{html.escape(e.text)}</td></tr>" for e in reversed(events))
+    more = f"<p class='muted'>newest 500 of {total} events</p>" if total > len(events) else ""
+    return _html(f"#{ticket.id}", f"<h2>#{ticket.id} {html.escape(ticket.title)}</h2><table>"
+                 f"{table}</table><h3>Timeline</h3>{more}<table><tr><th>When</th><th>What</th>"
+                 f"<th>Who</th><th></th></tr>{timeline}</table>")
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/v1/tickets", list_tickets)
+    r.add_post("/api/v1/tickets", create_ticket)
+    r.add_route("*", "/api/v1/tickets", fallback)
+    r.add_get("/api/v1/tickets/{id}", show_ticket)
+    r.add_patch("/api/v1/tickets/{id}", change_ticket)
+    r.add_route("*", "/api/v1/tickets/{id}", fallback)
+    r.add_post("/api/v1/tickets/{id}/comments", add_comment)
+    r.add_route("*", "/api/v1/tickets/{id}/comments", fallback)
+    r.add_get("/api/v1/faults", catalogue)
+    r.add_get("/tickets", tickets_page)
+    r.add_get("/tickets/{id}", ticket_page)
+

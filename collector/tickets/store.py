@@ -1,0 +1,627 @@
+"""The ticket queue: SQLite in WAL mode, one file under the collector's state directory.
+
+Contracts:
+
+- One connection, used only by one worker thread; every public method is a coroutine that runs
+  one transaction in that thread, so the event loop never waits on the disk and no two
+  transactions interleave.
+- "Exactly one unresolved ticket per (device, fault_key)" is enforced by the database itself: a
+  partial UNIQUE index over (device, fault_key) for tickets whose state is not ``resolved`` or
+  ``closed``. A write that would break it raises :class:`DuplicateOpenTicket`.
+- Every change to a ticket writes an event (who, when, what) in the same transaction.
+- The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files
+  in order and a file from a newer Fleetwatch is refused rather than guessed at.
+
+Reopening: ``resolved`` is not final. The fault engine reopens a resolved fault ticket when its
+fault returns within the flap window, and a technician may move ``resolved → open``; both are
+refused (DuplicateOpenTicket) when another unresolved ticket already holds the same key.
+``closed`` is final: nothing reopens a closed ticket; a fault that returns opens a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, ParamSpec, TypeVar
+
+from probes.errors import FleetwatchError
+
+KINDS: Final = ("fault", "reorder", "manual")
+STATES: Final = ("open", "acknowledged", "in_progress", "resolved", "closed")
+UNRESOLVED: Final = frozenset({"open", "acknowledged", "in_progress"})
+SEVERITIES: Final = ("info", "warning", "critical")
+# Who may move where. ``closed`` is final; ``resolved`` may be reopened.
+TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
+    "open": frozenset({"acknowledged", "in_progress", "resolved", "closed"}),
+    "acknowledged": frozenset({"open", "in_progress", "resolved", "closed"}),
+    "in_progress": frozenset({"open", "acknowledged", "resolved", "closed"}),
+    "resolved": frozenset({"open", "closed"}),
+    "closed": frozenset(),
+}
+# Event kinds on a ticket's timeline.
+EVENT_KINDS: Final = ("opened", "recurred", "cleared", "state", "comment", "assigned", "severity",
+                      "note")
+SYSTEM: Final = "fleetwatch"  # "by" of everything the engine does
+
+SCHEMA_VERSION: Final = 1
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # 0 → 1
+    """
+    CREATE TABLE tickets (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind             TEXT NOT NULL CHECK (kind IN ('fault', 'reorder', 'manual')),
+        state            TEXT NOT NULL
+                         CHECK (state IN ('open', 'acknowledged', 'in_progress', 'resolved',
+                                          'closed')),
+        severity         TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        device           TEXT,
+        site             TEXT,
+        fault_key        TEXT,
+        title            TEXT NOT NULL,
+        description      TEXT NOT NULL DEFAULT '',
+        assignee         TEXT,
+        part_number      TEXT,
+        fault_active     INTEGER NOT NULL DEFAULT 0,
+        recurrences      INTEGER NOT NULL DEFAULT 0,
+        created_at       REAL NOT NULL,
+        updated_at       REAL NOT NULL,
+        last_seen_at     REAL,
+        cleared_at       REAL,
+        last_recurred_at REAL,
+        resolved_at      REAL,
+        closed_at        REAL,
+        details          TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE UNIQUE INDEX tickets_one_unresolved_per_key ON tickets (device, fault_key)
+        WHERE fault_key IS NOT NULL AND state NOT IN ('resolved', 'closed');
+    CREATE INDEX tickets_state ON tickets (state, id);
+    CREATE INDEX tickets_device ON tickets (device, fault_key, id);
+    CREATE TABLE events (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        ticket_id INTEGER NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
+        at        REAL NOT NULL,
+        kind      TEXT NOT NULL,
+        by        TEXT NOT NULL,
+        text      TEXT NOT NULL DEFAULT '',
+        data      TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_ticket ON events (ticket_id, id);
+    """,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class TicketError(FleetwatchError):
+    """A ticket operation was refused; the API turns it into a 4xx."""
+
+    status = 400
+
+
+class TicketNotFound(TicketError):
+    status = 404
+
+
+class IllegalTransition(TicketError):
+    status = 409
+
+
+class DuplicateOpenTicket(TicketError):
+    status = 409
+
+
+class InvalidTicket(TicketError):
+    status = 400
+
+
+class StoreError(FleetwatchError):
+    """The database file cannot be used (newer schema, not a database, …)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    ticket_id: int
+    at: float
+    kind: str
+    by: str
+    text: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "ticket_id": self.ticket_id, "at": self.at, "kind": self.kind,
+                "by": self.by, "text": self.text, "data": dict(self.data)}
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    id: int
+    kind: str
+    state: str
+    severity: str
+    device: str | None
+    site: str | None
+    fault_key: str | None
+    title: str
+    description: str
+    assignee: str | None
+    part_number: str | None
+    fault_active: bool
+    recurrences: int
+    created_at: float
+    updated_at: float
+    last_seen_at: float | None
+    cleared_at: float | None
+    last_recurred_at: float | None
+    resolved_at: float | None
+    closed_at: float | None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def unresolved(self) -> bool:
+        return self.state in UNRESOLVED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "kind": self.kind, "state": self.state, "severity": self.severity,
+            "device": self.device, "site": self.site, "fault_key": self.fault_key,
+            "title": self.title, "description": self.description, "assignee": self.assignee,
+            "part_number": self.part_number, "fault_active": self.fault_active,
+            "recurrences": self.recurrences, "created_at": self.created_at,
+            "updated_at": self.updated_at, "last_seen_at": self.last_seen_at,
+            "cleared_at": self.cleared_at, "last_recurred_at": self.last_recurred_at,
+            "resolved_at": self.resolved_at, "closed_at": self.closed_at,
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewTicket:
+    """What it takes to open a ticket. ``fault_key`` is None for manual tickets."""
+
+    kind: str
+    title: str
+    severity: str = "warning"
+    device: str | None = None
+    site: str | None = None
+    fault_key: str | None = None
+    description: str = ""
+    assignee: str | None = None
+    part_number: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    fault_active: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TicketQuery:
+    """Filters of a listing; each tuple is "any of", empty = no filter."""
+
+    states: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    device: str | None = None
+    site: str | None = None
+    assignee: str | None = None
+    fault_key: str | None = None
+    text: str | None = None
+    limit: int = 50
+    offset: int = 0
+    newest_first: bool = True
+
+
+def _ticket(row: sqlite3.Row) -> Ticket:
+    return Ticket(
+        id=row["id"], kind=row["kind"], state=row["state"], severity=row["severity"],
+        device=row["device"], site=row["site"], fault_key=row["fault_key"], title=row["title"],
+        description=row["description"], assignee=row["assignee"],
+        part_number=row["part_number"], fault_active=bool(row["fault_active"]),
+        recurrences=row["recurrences"], created_at=row["created_at"],
+        updated_at=row["updated_at"], last_seen_at=row["last_seen_at"],
+        cleared_at=row["cleared_at"], last_recurred_at=row["last_recurred_at"],
+        resolved_at=row["resolved_at"], closed_at=row["closed_at"],
+        details=json.loads(row["details"]),
+    )
+
+
+def _event(row: sqlite3.Row) -> Event:
+    return Event(id=row["id"], ticket_id=row["ticket_id"], at=row["at"], kind=row["kind"],
+                 by=row["by"], text=row["text"], data=json.loads(row["data"]))
+
+
+def _check_choice(value: str, allowed: Sequence[str], what: str) -> None:
+    if value not in allowed:
+        raise InvalidTicket(f"unknown {what} {value!r} (one of: {', '.join(allowed)})")
+
+
+class TicketStore:
+    """The queue. Open with ``await TicketStore.open(path)``; ``await close()`` when done."""
+
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, path: Path) -> None:
+        self._conn = conn
+        self._executor = executor
+        self.path = path
+        self._closed = False
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    @classmethod
+    async def open(cls, path: Path) -> TicketStore:
+        """Open (creating or migrating) the database at ``path``. Raises StoreError."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tickets-db")
+        loop = asyncio.get_running_loop()
+        try:
+            conn = await loop.run_in_executor(executor, cls._connect, path)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(conn, executor, path)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a commit survives a crash of the process; only a power loss may lose
+            # the last transactions, never corrupt the file.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            TicketStore._migrate(conn, path)
+        except sqlite3.DatabaseError as err:
+            conn.close()
+            raise StoreError(f"{path}: cannot use ticket database: {err}") from err
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{path}: ticket database has schema version {version}, this "
+                             f"Fleetwatch knows up to {SCHEMA_VERSION}: upgrade Fleetwatch")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[target - 1].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={target}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._conn.close)
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._closed:
+            raise StoreError("ticket store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (in the worker thread)."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # --- helpers (worker thread) ---------------------------------------------------------------
+    def _get(self, conn: sqlite3.Connection, ticket_id: int) -> Ticket:
+        row = conn.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+        if row is None:
+            raise TicketNotFound(f"no ticket #{ticket_id}")
+        return _ticket(row)
+
+    @staticmethod
+    def _add_event(conn: sqlite3.Connection, ticket_id: int, at: float, kind: str, by: str,
+                   text: str = "", data: Mapping[str, Any] | None = None) -> int:
+        cur = conn.execute(
+            "INSERT INTO events (ticket_id, at, kind, by, text, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (ticket_id, at, kind, by, text, json.dumps(dict(data or {}), sort_keys=True)))
+        conn.execute("UPDATE tickets SET updated_at = ? WHERE id = ?", (at, ticket_id))
+        return int(cur.lastrowid or 0)
+
+    def _update(self, conn: sqlite3.Connection, ticket_id: int, **columns: Any) -> None:
+        if not columns:
+            return
+        sets = ", ".join(f"{name} = ?" for name in columns)
+        try:
+            conn.execute(f"UPDATE tickets SET {sets} WHERE id = ?", (*columns.values(), ticket_id))
+        except sqlite3.IntegrityError as err:
+            ticket = self._get(conn, ticket_id)
+            other = conn.execute(
+                "SELECT id FROM tickets WHERE device IS ? AND fault_key IS ? AND id != ? AND "
+                "state NOT IN ('resolved', 'closed')",
+                (ticket.device, ticket.fault_key, ticket_id)).fetchone()
+            which = f" #{other['id']}" if other else ""
+            raise DuplicateOpenTicket(
+                f"ticket{which} is already open for {ticket.device} / {ticket.fault_key}"
+            ) from err
+
+    def _set_state(self, conn: sqlite3.Connection, ticket: Ticket, to: str, by: str, at: float,
+                   text: str = "") -> None:
+        _check_choice(to, STATES, "state")
+        if to not in TRANSITIONS[ticket.state]:
+            allowed = ", ".join(sorted(TRANSITIONS[ticket.state])) or "none: closed is final"
+            raise IllegalTransition(f"ticket #{ticket.id} cannot go from {ticket.state} to {to} "
+                                    f"(allowed: {allowed})")
+        cols: dict[str, Any] = {"state": to}
+        if to == "resolved":
+            cols["resolved_at"] = at
+        elif to == "closed":
+            cols["closed_at"] = at
+        elif ticket.state == "resolved":  # reopened
+            cols["resolved_at"] = None
+        self._update(conn, ticket.id, **cols)
+        self._add_event(conn, ticket.id, at, "state", by, text,
+                        {"from": ticket.state, "to": to})
+
+    # --- opening -------------------------------------------------------------------------------
+    async def create(self, new: NewTicket, *, by: str, at: float, text: str = "") -> Ticket:
+        """Open a ticket with an ``opened`` event. Raises InvalidTicket, DuplicateOpenTicket."""
+        return await self._run(self._create, new, by, at, text)
+
+    def _create(self, new: NewTicket, by: str, at: float, text: str) -> Ticket:
+        _check_choice(new.kind, KINDS, "kind")
+        _check_choice(new.severity, SEVERITIES, "severity")
+        if not new.title.strip():
+            raise InvalidTicket("a ticket needs a title")
+        with self._tx() as conn:
+            try:
+                cur = conn.execute(
+                    "INSERT INTO tickets (kind, state, severity, device, site, fault_key, title, "
+                    "description, assignee, part_number, fault_active, created_at, updated_at, "
+                    "last_seen_at, details) VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (new.kind, new.severity, new.device, new.site, new.fault_key, new.title,
+                     new.description, new.assignee, new.part_number, int(new.fault_active), at, at,
+                     at if new.fault_active else None,
+                     json.dumps(dict(new.details), sort_keys=True)))
+            except sqlite3.IntegrityError as err:
+                raise DuplicateOpenTicket(
+                    f"a ticket is already open for {new.device} / {new.fault_key}") from err
+            ticket_id = int(cur.lastrowid or 0)
+            self._add_event(conn, ticket_id, at, "opened", by, text or new.title,
+                            {"severity": new.severity})
+            if new.assignee:
+                self._add_event(conn, ticket_id, at, "assigned", by, new.assignee,
+                                {"from": None, "to": new.assignee})
+            return self._get(conn, ticket_id)
+
+    # --- technicians' changes ------------------------------------------------------------------
+    async def change(self, ticket_id: int, *, by: str, at: float, state: str | None = None,
+                     assignee: str | None = None, unassign: bool = False,
+                     comment: str | None = None) -> Ticket:
+        """Apply a technician's changes in one transaction: comment first, then assignee, then
+        state. Raises TicketNotFound, InvalidTicket, IllegalTransition, DuplicateOpenTicket."""
+        return await self._run(self._change, ticket_id, by, at, state, assignee, unassign, comment)
+
+    def _change(self, ticket_id: int, by: str, at: float, state: str | None,
+                assignee: str | None, unassign: bool, comment: str | None) -> Ticket:
+        with self._tx() as conn:
+            ticket = self._get(conn, ticket_id)
+            if comment is not None:
+                if not comment.strip():
+                    raise InvalidTicket("a comment needs text")
+                self._add_event(conn, ticket_id, at, "comment", by, comment)
+            if unassign or assignee is not None:
+                new = None if unassign else assignee
+                if new is not None and not new.strip():
+                    raise InvalidTicket("assignee must not be empty (use null to unassign)")
+                if new != ticket.assignee:
+                    self._update(conn, ticket_id, assignee=new)
+                    self._add_event(conn, ticket_id, at, "assigned", by, new or "",
+                                    {"from": ticket.assignee, "to": new})
+            if state is not None:
+                self._set_state(conn, ticket, state, by, at)
+            return self._get(conn, ticket_id)
+
+    async def comment(self, ticket_id: int, text: str, *, by: str, at: float) -> Event:
+        return await self._run(self._comment, ticket_id, text, by, at)
+
+    def _comment(self, ticket_id: int, text: str, by: str, at: float) -> Event:
+        if not text.strip():
+            raise InvalidTicket("a comment needs text")
+        with self._tx() as conn:
+            self._get(conn, ticket_id)
+            event_id = self._add_event(conn, ticket_id, at, "comment", by, text)
+            row = conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+            return _event(row)
+
+    # --- the engine's changes ------------------------------------------------------------------
+    async def recur(self, ticket_id: int, *, at: float, text: str = "",
+                    severity: str | None = None) -> Ticket:
+        """The fault is back: a ``recurred`` event; a resolved ticket reopens (raises
+        DuplicateOpenTicket when another ticket holds the key, IllegalTransition when closed)."""
+        return await self._run(self._recur, ticket_id, at, text, severity)
+
+    def _recur(self, ticket_id: int, at: float, text: str, severity: str | None) -> Ticket:
+        with self._tx() as conn:
+            ticket = self._get(conn, ticket_id)
+            if ticket.state == "closed":
+                raise IllegalTransition(f"ticket #{ticket_id} is closed")
+            self._update(conn, ticket_id, fault_active=1, last_seen_at=at, last_recurred_at=at,
+                         recurrences=ticket.recurrences + 1)
+            self._add_event(conn, ticket_id, at, "recurred", SYSTEM, text,
+                            {"recurrence": ticket.recurrences + 1})
+            if ticket.state == "resolved":
+                self._set_state(conn, ticket, "open", SYSTEM, at, "fault is back")
+            if severity is not None and severity != ticket.severity:
+                self._set_severity(conn, ticket, severity, at)
+            return self._get(conn, ticket_id)
+
+    async def clear(self, ticket_id: int, *, at: float, resolve: bool, text: str = "") -> Ticket:
+        """The fault is gone: a ``cleared`` event, and with ``resolve`` an unresolved ticket
+        goes to ``resolved``. A closed ticket is left alone."""
+        return await self._run(self._clear, ticket_id, at, resolve, text)
+
+    def _clear(self, ticket_id: int, at: float, resolve: bool, text: str) -> Ticket:
+        with self._tx() as conn:
+            ticket = self._get(conn, ticket_id)
+            if ticket.state == "closed":
+                return ticket
+            self._update(conn, ticket_id, fault_active=0, cleared_at=at)
+            self._add_event(conn, ticket_id, at, "cleared", SYSTEM, text or "fault cleared")
+            if resolve and ticket.unresolved:
+                self._set_state(conn, ticket, "resolved", SYSTEM, at, "fault cleared")
+            return self._get(conn, ticket_id)
+
+    async def resolve(self, ticket_id: int, *, at: float, text: str) -> Ticket:
+        """Resolve an unresolved ticket on the engine's behalf (a no-op otherwise)."""
+        return await self._run(self._resolve, ticket_id, at, text)
+
+    def _resolve(self, ticket_id: int, at: float, text: str) -> Ticket:
+        with self._tx() as conn:
+            ticket = self._get(conn, ticket_id)
+            if ticket.unresolved:
+                self._set_state(conn, ticket, "resolved", SYSTEM, at, text)
+            return self._get(conn, ticket_id)
+
+    async def set_severity(self, ticket_id: int, severity: str, *, at: float) -> Ticket:
+        return await self._run(self._severity_tx, ticket_id, severity, at)
+
+    def _severity_tx(self, ticket_id: int, severity: str, at: float) -> Ticket:
+        with self._tx() as conn:
+            ticket = self._get(conn, ticket_id)
+            self._set_severity(conn, ticket, severity, at)
+            return self._get(conn, ticket_id)
+
+    def _set_severity(self, conn: sqlite3.Connection, ticket: Ticket, severity: str,
+                      at: float) -> None:
+        _check_choice(severity, SEVERITIES, "severity")
+        if severity == ticket.severity:
+            return
+        self._update(conn, ticket.id, severity=severity)
+        self._add_event(conn, ticket.id, at, "severity", SYSTEM,
+                        f"severity {ticket.severity} → {severity}",
+                        {"from": ticket.severity, "to": severity})
+
+    async def note(self, ticket_id: int, text: str, *, at: float, by: str = SYSTEM,
+                   data: Mapping[str, Any] | None = None) -> None:
+        """A ``note`` event (dependencies, suppression windows, …)."""
+        await self._run(self._note, ticket_id, text, at, by, data)
+
+    def _note(self, ticket_id: int, text: str, at: float, by: str,
+              data: Mapping[str, Any] | None) -> None:
+        with self._tx() as conn:
+            self._get(conn, ticket_id)
+            self._add_event(conn, ticket_id, at, "note", by, text, data)
+
+    # --- reading -------------------------------------------------------------------------------
+    async def get(self, ticket_id: int) -> Ticket:
+        """Raises TicketNotFound."""
+        return await self._run(self._get_ro, ticket_id)
+
+    def _get_ro(self, ticket_id: int) -> Ticket:
+        return self._get(self._conn, ticket_id)
+
+    async def events(self, ticket_id: int, *, limit: int | None = None) -> tuple[list[Event], int]:
+        """The timeline, oldest first (with ``limit``: the newest ``limit``), and its length."""
+        return await self._run(self._events, ticket_id, limit)
+
+    def _events(self, ticket_id: int, limit: int | None) -> tuple[list[Event], int]:
+        conn = self._conn
+        with self._read():
+            self._get(conn, ticket_id)
+            total = conn.execute("SELECT count(*) FROM events WHERE ticket_id = ?",
+                                 (ticket_id,)).fetchone()[0]
+            if limit is None:
+                rows = conn.execute("SELECT * FROM events WHERE ticket_id = ? ORDER BY id",
+                                    (ticket_id,)).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM (SELECT * FROM events WHERE ticket_id = ? ORDER BY id DESC "
+                    "LIMIT ?) ORDER BY id", (ticket_id, limit)).fetchall()
+            return [_event(r) for r in rows], int(total)
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[None]:
+        """A consistent snapshot over several SELECTs."""
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
+
+    async def find(self, query: TicketQuery) -> tuple[list[Ticket], int]:
+        """One page of tickets matching ``query`` and the total number of matches."""
+        return await self._run(self._find, query)
+
+    def _find(self, q: TicketQuery) -> tuple[list[Ticket], int]:
+        where: list[str] = []
+        args: list[Any] = []
+        for column, values in (("state", q.states), ("kind", q.kinds),
+                               ("severity", q.severities)):
+            if values:
+                where.append(f"{column} IN ({', '.join('?' * len(values))})")
+                args.extend(values)
+        for column, value in (("device", q.device), ("site", q.site), ("assignee", q.assignee),
+                              ("fault_key", q.fault_key)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if q.text:
+            where.append("(title LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\')")
+            pattern = "%" + q.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            args += [pattern, pattern]
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        order = "DESC" if q.newest_first else "ASC"
+        with self._read():
+            total = self._conn.execute(f"SELECT count(*) FROM tickets {clause}", args).fetchone()[0]
+            rows = self._conn.execute(
+                f"SELECT * FROM tickets {clause} ORDER BY id {order} LIMIT ? OFFSET ?",
+                [*args, q.limit, q.offset]).fetchall()
+        return [_ticket(r) for r in rows], int(total)
+
+    async def engine_tickets(self, since: float) -> list[Ticket]:
+        """What the fault engine resumes from after a restart: per (device, fault_key) the
+        newest ticket that is unresolved, or resolved with its fault cleared at/after ``since``
+        (still inside the flap window)."""
+        return await self._run(self._engine_tickets, since)
+
+    def _engine_tickets(self, since: float) -> list[Ticket]:
+        rows = self._conn.execute(
+            "SELECT * FROM tickets WHERE fault_key IS NOT NULL AND (state IN ('open', "
+            "'acknowledged', 'in_progress') OR (state = 'resolved' AND cleared_at >= ?)) "
+            "ORDER BY id", (since,)).fetchall()
+        newest: dict[tuple[str | None, str | None], Ticket] = {}
+        for row in rows:
+            t = _ticket(row)
+            key = (t.device, t.fault_key)
+            # an unresolved ticket always wins over a resolved one of the same key
+            if key not in newest or t.unresolved or not newest[key].unresolved:
+                newest[key] = t
+        return list(newest.values())
+
+    async def count_events(self, ticket_id: int, kind: str | None = None) -> int:
+        return await self._run(self._count_events, ticket_id, kind)
+
+    def _count_events(self, ticket_id: int, kind: str | None) -> int:
+        if kind is None:
+            row = self._conn.execute("SELECT count(*) FROM events WHERE ticket_id = ?",
+                                     (ticket_id,)).fetchone()
+        else:
+            row = self._conn.execute("SELECT count(*) FROM events WHERE ticket_id = ? AND "
+                                     "kind = ?", (ticket_id, kind)).fetchone()
+        return int(row[0])
