@@ -1,0 +1,258 @@
+"""The REST API on a real aiohttp server on loopback, and the CLI against it in a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from collector import tickets
+from collector.appkeys import CONFIG, SINKS
+from collector.config import CollectorSettings, Config, DeviceConfig
+from collector.faults import FaultEngine
+from collector.lab import free_port
+from collector.tickets.api import STORE
+from collector.tickets.store import NewTicket
+from probes.secret import Secret
+
+ROOT = Path(__file__).resolve().parents[3]
+TOKEN = "s3cret-token"
+
+
+@dataclass
+class Server:
+    app: web.Application
+    url: str
+    http: aiohttp.ClientSession
+
+    async def call(self, method: str, path: str, body: Any = None, *, token: str | None = TOKEN,
+                   raw: bytes | None = None) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None
+                                            else None)
+        async with self.http.request(method, self.url + path, data=data, headers=headers) as r:
+            text = await r.text()
+            try:
+                return r.status, json.loads(text)
+            except ValueError:
+                return r.status, text
+
+
+@pytest.fixture()
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    config = Config(path=tmp_path / "fleetwatch.yaml",
+                    collector=CollectorSettings(state_dir=tmp_path / "state",
+                                                api_token=Secret(TOKEN)),
+                    devices=(DeviceConfig(name="p1", host="192.0.2.1", site="hq"),))
+    app = web.Application()
+    app[CONFIG] = config
+    app[SINKS] = []
+    tickets.setup(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield Server(app, f"http://127.0.0.1:{port}", http)
+    finally:
+        await runner.cleanup()
+
+
+async def test_setup_wires_store_engine_and_sink(server: Server) -> None:
+    engine = server.app[tickets.ENGINE]
+    assert isinstance(engine, FaultEngine) and server.app[SINKS] == [engine]
+    assert (Path(server.app[CONFIG].collector.state_dir) / "tickets.sqlite3").exists()
+
+
+async def test_manual_ticket_lifecycle(server: Server) -> None:
+    status, body = await server.call("POST", "/api/v1/tickets", {
+        "title": "Toner smudges on every page", "device": "p1", "severity": "warning",
+        "description": "reported by reception", "by": "alice"})
+    assert status == 201, body
+    ticket = body["ticket"]
+    assert ticket["kind"] == "manual" and ticket["state"] == "open" and ticket["site"] == "hq"
+    tid = ticket["id"]
+
+    status, body = await server.call("PATCH", f"/api/v1/tickets/{tid}",
+                                     {"assignee": "bob", "state": "acknowledged", "by": "bob"})
+    assert status == 200 and body["ticket"]["assignee"] == "bob"
+    assert body["ticket"]["state"] == "acknowledged"
+    status, body = await server.call("POST", f"/api/v1/tickets/{tid}/comments",
+                                     {"text": "drum replaced", "by": "bob"})
+    assert status == 201 and body["event"]["kind"] == "comment" and body["event"]["by"] == "bob"
+    status, body = await server.call("PATCH", f"/api/v1/tickets/{tid}", {"state": "resolved"})
+    assert status == 200 and body["ticket"]["state"] == "resolved"
+
+    status, body = await server.call("GET", f"/api/v1/tickets/{tid}", token=None)
+    assert status == 200
+    assert [(e["kind"], e["by"]) for e in body["events"]] == [
+        ("opened", "alice"), ("assigned", "bob"), ("state", "bob"), ("comment", "bob"),
+        ("state", "api")]
+    assert body["events_total"] == 5
+    status, body = await server.call("GET", f"/api/v1/tickets/{tid}?events=2", token=None)
+    assert len(body["events"]) == 2 and body["events_total"] == 5
+
+
+async def test_listing_filters_and_paging(server: Server) -> None:
+    store = server.app[STORE]
+    for i in range(7):
+        await store.create(NewTicket(kind="fault" if i < 4 else "manual", title=f"t{i}",
+                                     device="p1" if i % 2 else "p2",
+                                     fault_key=f"k{i}" if i < 4 else None), by="x", at=float(i))
+    await store.change(1, by="x", at=9.0, state="resolved")
+    status, body = await server.call("GET", "/api/v1/tickets?limit=3&offset=0", token=None)
+    assert status == 200 and body["total"] == 7 and [t["title"] for t in body["tickets"]] == [
+        "t6", "t5", "t4"]
+    status, body = await server.call("GET", "/api/v1/tickets?limit=3&offset=6", token=None)
+    assert [t["title"] for t in body["tickets"]] == ["t0"]
+    status, body = await server.call("GET", "/api/v1/tickets?state=unresolved&kind=fault"
+                                     "&device=p1&order=oldest", token=None)
+    assert [t["title"] for t in body["tickets"]] == ["t1", "t3"]
+    status, body = await server.call("GET", "/api/v1/tickets?state=resolved,closed", token=None)
+    assert [t["title"] for t in body["tickets"]] == ["t0"]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "raw", "token", "status", "message"), [
+    ("POST", "/api/v1/tickets", {"title": "x"}, None, None, 401, "bearer token"),
+    ("POST", "/api/v1/tickets", {"title": "x"}, None, "wrong", 401, "bearer token"),
+    ("POST", "/api/v1/tickets", None, b"{not json", TOKEN, 400, "not valid JSON"),
+    ("POST", "/api/v1/tickets", None, b"[1, 2]", TOKEN, 400, "JSON object"),
+    ("POST", "/api/v1/tickets", {"title": "x", "colour": "red"}, None, TOKEN, 400,
+     "unknown field(s) colour"),
+    ("POST", "/api/v1/tickets", {"description": "no title"}, None, TOKEN, 400, "'title'"),
+    ("POST", "/api/v1/tickets", {"title": 5}, None, TOKEN, 400, "must be a string"),
+    ("POST", "/api/v1/tickets", {"title": "x", "severity": "dire"}, None, TOKEN, 400,
+     "unknown severity"),
+    ("PATCH", "/api/v1/tickets/1", {"state": "done"}, None, TOKEN, 400, "unknown state"),
+    ("PATCH", "/api/v1/tickets/1", {"by": "x"}, None, TOKEN, 400, "nothing to change"),
+    ("PATCH", "/api/v1/tickets/1", {"state": "closed"}, None, None, 401, "bearer token"),
+    ("PATCH", "/api/v1/tickets/99", {"state": "closed"}, None, TOKEN, 404, "no ticket #99"),
+    ("PATCH", "/api/v1/tickets/abc", {"state": "closed"}, None, TOKEN, 400, "positive integer"),
+    ("GET", "/api/v1/tickets/99", None, None, None, 404, "no ticket #99"),
+    ("GET", "/api/v1/tickets/0", None, None, None, 400, "positive integer"),
+    ("GET", "/api/v1/tickets?limit=0", None, None, None, 400, "limit must be between"),
+    ("GET", "/api/v1/tickets?limit=abc", None, None, None, 400, "limit must be an integer"),
+    ("GET", "/api/v1/tickets?limit=501", None, None, None, 400, "limit must be between"),
+    ("GET", "/api/v1/tickets?offset=-1", None, None, None, 400, "offset must be between"),
+    ("GET", "/api/v1/tickets?state=bogus", None, None, None, 400, "unknown state"),
+    ("GET", "/api/v1/tickets?colour=red", None, None, None, 400, "unknown query parameter"),
+    ("GET", "/api/v1/tickets?order=random", None, None, None, 400, "order must be"),
+    ("POST", "/api/v1/tickets/1/comments", {"text": ""}, None, TOKEN, 400, "must not be empty"),
+    ("POST", "/api/v1/tickets/42/comments", {"text": "hi"}, None, TOKEN, 404, "no ticket #42"),
+    ("DELETE", "/api/v1/tickets/1", None, None, TOKEN, 405, "not allowed"),
+])
+async def test_bad_requests_get_json_errors(
+    server: Server, method: str, path: str, body: Any, raw: bytes | None, token: str | None,
+    status: int, message: str,
+) -> None:
+    await server.app[STORE].create(NewTicket(kind="manual", title="one"), by="x", at=1.0)
+    got_status, got = await server.call(method, path, body, raw=raw, token=token)
+    assert got_status == status, got
+    assert isinstance(got, dict) and message in got["error"]
+
+
+async def test_illegal_transition_and_second_open_ticket_are_conflicts(server: Server) -> None:
+    store = server.app[STORE]
+    fault = NewTicket(kind="fault", title="p1: Paper jam", device="p1", fault_key="jammed")
+    first = await store.create(fault, by="fleetwatch", at=1.0)
+    status, body = await server.call("PATCH", f"/api/v1/tickets/{first.id}", {"state": "closed"})
+    assert status == 200
+    status, body = await server.call("PATCH", f"/api/v1/tickets/{first.id}", {"state": "open"})
+    assert status == 409 and "closed is final" in body["error"]
+
+    second = await store.create(fault, by="fleetwatch", at=2.0)
+    await store.change(second.id, by="x", at=3.0, state="resolved")
+    await store.create(fault, by="fleetwatch", at=4.0)
+    status, body = await server.call("PATCH", f"/api/v1/tickets/{second.id}", {"state": "open"})
+    assert status == 409 and "already open" in body["error"]
+
+
+async def test_pages_and_catalogue(server: Server) -> None:
+    await server.app[STORE].create(NewTicket(kind="manual", title="<b>odd</b> title"),
+                                   by="x", at=1.0)
+    async with server.http.get(server.url + "/tickets") as r:
+        page = await r.text()
+        assert r.status == 200 and "&lt;b&gt;odd&lt;/b&gt;" in page
+    async with server.http.get(server.url + "/tickets/1") as r:
+        assert r.status == 200 and "Timeline" in await r.text()
+    async with server.http.get(server.url + "/tickets/77") as r:
+        assert r.status == 404
+    status, body = await server.call("GET", "/api/v1/faults", token=None)
+    codes = {f["code"] for f in body["faults"]}
+    assert status == 200 and {"jammed", "unreachable", "reorder", "alert_cover"} <= codes
+
+
+# --- the CLI against the real server ---------------------------------------------------------
+async def cli(server: Server, *args: str, token: str | None = TOKEN) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "FLEETWATCH_API_TOKEN"}
+    env["FLEETWATCH_URL"] = server.url
+    env["USER"] = "carol"
+    if token:
+        env["FLEETWATCH_API_TOKEN"] = token
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "collector.cli", "tickets", *args, cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_cli_works_the_queue(server: Server, tmp_path: Path) -> None:
+    store = server.app[STORE]
+    jam = await store.create(NewTicket(kind="fault", title="p1: Paper jam", severity="critical",
+                                       device="p1", fault_key="jammed", fault_active=True),
+                             by="fleetwatch", at=1.0)
+    code, out, err = await cli(server, "list")
+    assert code == 0, err
+    assert "p1: Paper jam" in out and "critical" in out and "1 shown (1-1 of 1)" in out
+
+    code, out, err = await cli(server, "ack", str(jam.id), "-m", "looking")
+    assert code == 0 and "state: acknowledged" in out
+    code, out, err = await cli(server, "assign", str(jam.id), "dave")
+    assert code == 0 and "assignee: dave" in out
+    code, out, err = await cli(server, "comment", str(jam.id), "paper path cleared")
+    assert code == 0 and "paper path cleared" in out
+    code, out, err = await cli(server, "resolve", str(jam.id))
+    assert code == 0 and "state: resolved" in out
+    code, out, err = await cli(server, "close", str(jam.id), "--json")
+    assert code == 0 and json.loads(out)["ticket"]["state"] == "closed"
+
+    code, out, err = await cli(server, "show", str(jam.id))
+    assert code == 0
+    timeline = out.split("timeline:")[1]
+    for needle in ("opened", "looking", "dave", "paper path cleared", "carol"):
+        assert needle in timeline
+    events = (await store.events(jam.id))[0]
+    assert {e.by for e in events[1:]} == {"carol"}  # --by defaults to $USER
+
+    code, out, err = await cli(server, "list")
+    assert code == 0 and "no tickets" in out
+    code, out, err = await cli(server, "list", "--all", "--json")
+    assert code == 0 and json.loads(out)["total"] == 1
+
+
+async def test_cli_reports_refusals(server: Server, tmp_path: Path) -> None:
+    jam = await server.app[STORE].create(NewTicket(kind="manual", title="x"), by="x", at=1.0)
+    code, _, err = await cli(server, "reopen", str(jam.id))
+    assert code == 2 and "HTTP 409" in err and "cannot go from open to open" in err
+    code, _, err = await cli(server, "ack", str(jam.id), token=None)
+    assert code == 2 and "HTTP 401" in err
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    code, _, err = await cli(server, "ack", str(jam.id), "--token-file", str(token_file),
+                               token=None)
+    assert code == 0, err
+    code, _, err = await cli(server, "show", "999")
+    assert code == 2 and "HTTP 404: no ticket #999" in err
+    code, _, err = await cli(server, "list", "--url", f"http://127.0.0.1:{free_port()}")
+    assert code == 2 and "cannot reach the collector" in err

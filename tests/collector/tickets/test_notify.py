@@ -1,0 +1,193 @@
+"""Notifications to real receivers on loopback: an aiohttp webhook server and an aiosmtpd SMTP
+server. Tickets come from the real engine and store."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiosmtpd.controller import Controller
+
+from collector.config import EmailConfig, NotificationConfig, WebhookConfig
+from collector.faults import FaultEngine
+from collector.lab import free_port
+from collector.notify import Notifier
+from collector.tickets.store import TicketStore
+
+from .conftest import Clock, printer
+from .test_engine import PRINTER, SETTINGS
+
+
+@dataclass
+class Hook:
+    """A webhook receiver: answers each POST with the next status of ``script`` (then 200)."""
+
+    url: str = ""
+    received: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 0
+    script: list[int] = field(default_factory=list)
+    delay: float = 0.0
+    headers: list[dict[str, str]] = field(default_factory=list)
+    got: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.attempts += 1
+        self.headers.append(dict(request.headers))
+        body = await request.json()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        status = self.script.pop(0) if self.script else 200
+        if status == 200:
+            self.received.append(body)
+            self.got.set()
+        return web.json_response({}, status=status)
+
+
+@pytest.fixture()
+async def hook() -> AsyncIterator[Hook]:
+    h = Hook()
+    app = web.Application()
+    app.router.add_post("/hook", h.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    h.url = f"http://127.0.0.1:{port}/hook"
+    try:
+        yield h
+    finally:
+        await runner.cleanup()
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(msg, email.message.EmailMessage)
+        self.messages.append(msg)
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+
+@pytest.fixture()
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+async def until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_open_and_resolve_reach_webhook_and_mail(store: TicketStore, hook: Hook,
+                                                      smtp: tuple[Mailbox, int]) -> None:
+    box, port = smtp
+    config = NotificationConfig(
+        webhook=WebhookConfig(url=hook.url, headers={"X-Source": "fleetwatch"}, retries=2),
+        email=EmailConfig(host="127.0.0.1", port=port, sender="fleetwatch@example.org",
+                          to=("desk@example.org", "it@example.org"), timeout=5))
+    notifier = Notifier(config, backoff=0.05)
+    await notifier.start()
+    clock = Clock()
+    engine = FaultEngine(store, SETTINGS, devices=(PRINTER,), notify=notifier.notify, now=clock)
+    try:
+        for r in (printer(faults={"jammed"}), printer(faults={"jammed"}), printer()):
+            clock.now += 60
+            await engine.handle(r, PRINTER)
+        await until(lambda: len(hook.received) == 2 and len(box.messages) == 2)
+    finally:
+        await notifier.stop()
+
+    opened, resolved = hook.received
+    assert opened["event"] == "opened" and resolved["event"] == "resolved"
+    assert opened["ticket"]["title"] == "p1: Paper jam" and opened["ticket"]["id"] == 1
+    assert opened["text"] == "Ticket #1 opened: p1: Paper jam (critical)"
+    assert resolved["ticket"]["state"] == "resolved"
+    assert hook.headers[0]["X-Source"] == "fleetwatch"
+
+    first = box.messages[0]
+    assert first["Subject"] == "[Fleetwatch] Ticket #1 opened: p1: Paper jam (critical)"
+    assert "Device: p1" in first.get_content()
+    assert box.envelopes[0] == ("fleetwatch@example.org", ["desk@example.org", "it@example.org"])
+    assert "resolved" in box.messages[1]["Subject"]
+    assert notifier.stats.sent == 4 and notifier.stats.failed == 0
+
+
+async def test_webhook_retries_with_backoff(store: TicketStore, hook: Hook) -> None:
+    hook.script = [500, 503]  # two failures, then success
+    notifier = Notifier(NotificationConfig(webhook=WebhookConfig(url=hook.url, retries=3)),
+                        backoff=0.05)
+    await notifier.start()
+    try:
+        ticket = await _a_ticket(store)
+        notifier.notify("opened", ticket)
+        await asyncio.wait_for(hook.got.wait(), 10)
+    finally:
+        await notifier.stop()
+    assert hook.attempts == 3 and len(hook.received) == 1
+    assert notifier.stats.retried == 2 and notifier.stats.sent == 1
+
+
+async def test_webhook_permanent_refusal_is_not_retried(store: TicketStore, hook: Hook) -> None:
+    hook.script = [404]
+    notifier = Notifier(NotificationConfig(webhook=WebhookConfig(url=hook.url, retries=3)),
+                        backoff=0.05)
+    await notifier.start()
+    try:
+        notifier.notify("opened", await _a_ticket(store))
+        await until(lambda: notifier.stats.failed == 1)
+        await asyncio.sleep(0.3)
+    finally:
+        await notifier.stop()
+    assert hook.attempts == 1 and not hook.received
+
+
+async def test_a_failing_receiver_never_blocks_polling(store: TicketStore, hook: Hook) -> None:
+    hook.delay = 1.0  # hangs longer than the webhook timeout
+    dead_smtp = free_port()  # nothing listens there
+    config = NotificationConfig(
+        webhook=WebhookConfig(url=hook.url, timeout=0.3, retries=1),
+        email=EmailConfig(host="127.0.0.1", port=dead_smtp, to=("desk@example.org",), timeout=1))
+    notifier = Notifier(config, backoff=0.05)
+    await notifier.start()
+    clock = Clock()
+    engine = FaultEngine(store, SETTINGS, devices=(PRINTER,), notify=notifier.notify, now=clock)
+    try:
+        started = time.monotonic()
+        for i in range(20):  # opened, resolved, reopened (then damped: it flaps)
+            clock.now += 60
+            await engine.handle(printer(faults={"jammed"} if i % 4 < 2 else set()), PRINTER)
+        assert time.monotonic() - started < 1.0, "handle waited for a receiver"
+        assert notifier.stats.queued == 3 * 2
+        await until(lambda: notifier.stats.failed >= 2, timeout=15)
+    finally:
+        t0 = time.monotonic()
+        await notifier.stop(drain=0.2)
+        assert time.monotonic() - t0 < 3.0
+    assert hook.attempts >= 2  # the webhook was tried, and retried, not skipped
+
+
+async def _a_ticket(store: TicketStore) -> Any:
+    from collector.tickets.store import NewTicket
+
+    return await store.create(NewTicket(kind="manual", title="x"), by="t", at=1.0)
