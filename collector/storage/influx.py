@@ -272,15 +272,19 @@ class InfluxWriter:
                                         cfg.spool_max_bytes)
         transport: _Transport
         query = None
-        if cfg.backend == "influxdb_v1":
-            owns = session is None
-            http = session or aiohttp.ClientSession()
-            transport = _V1Transport(cfg, http, owns)
-            if cfg.create_database:
-                query = InfluxQuery(cfg.url, http, owns_session=False, headers=auth_headers(cfg),
-                                    timeout=cfg.timeout)
-        else:
-            transport = _V2Transport(cfg)
+        try:
+            if cfg.backend == "influxdb_v1":
+                owns = session is None
+                http = session or aiohttp.ClientSession()
+                transport = _V1Transport(cfg, http, owns)
+                if cfg.create_database:
+                    query = InfluxQuery(cfg.url, http, owns_session=False,
+                                        headers=auth_headers(cfg), timeout=cfg.timeout)
+            else:
+                transport = _V2Transport(cfg)
+        except Exception:
+            spool.close()
+            raise
         writer = cls(cfg, transport, spool, backoff=backoff or Backoff(), query=query)
         if spool.lines:
             log.info("InfluxDB writer: %d lines (%d bytes) wait in the spool %s; they go first",
@@ -379,8 +383,10 @@ class InfluxWriter:
                     await self._flush()
             except StorageError as err:  # the spool's disk failed; the lines stay queued
                 log.error("InfluxDB writer: %s", err)
+                await self._sleep(max(self.cfg.flush_interval, self.backoff.initial))
             except Exception:
                 log.exception("InfluxDB writer: flush failed")
+                await self._sleep(max(self.cfg.flush_interval, self.backoff.initial))
 
     async def _wait_for_work(self) -> None:
         self._wake.clear()

@@ -124,7 +124,9 @@ class Spool:
 
     def read(self, segment: Segment) -> list[str]:
         try:
-            text = segment.path.read_text(encoding="utf-8")
+            # A damaged byte must not stall the spool: it becomes U+FFFD, and a line it breaks
+            # is refused by the server and dropped alone, like any bad line.
+            text = segment.path.read_bytes().decode("utf-8", errors="replace")
         except OSError as err:
             raise StorageError(f"cannot read spool segment {segment.path}: {err}") from err
         # Not splitlines(): string fields may hold \x0c, \x1c or U+2028, which are not line ends.

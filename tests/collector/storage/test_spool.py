@@ -75,3 +75,13 @@ def test_unusable_directory_is_a_storage_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(StorageError, match="spool directory"):
         Spool.open(tmp_path / "file" / "spool", 1 << 20)
+
+
+def test_a_damaged_byte_does_not_stall_the_spool(tmp_path: Path) -> None:
+    spool = Spool.open(tmp_path, 1 << 20)
+    spool.append(["m f=1i 1", "m f=2i 2"])
+    seg = spool.oldest()
+    assert seg is not None
+    seg.path.write_bytes(b"m f=1i 1\nm,t=\xff f=2i 2\n")
+    assert spool.read(seg) == ["m f=1i 1", "m,t=\ufffd f=2i 2"]
+    spool.close()

@@ -14,7 +14,7 @@ import aiohttp
 from collector.config import StorageConfig
 from collector.lab import VictoriaMetrics, free_port
 from collector.storage.influx import Backoff, InfluxWriter
-from collector.storage.lineproto import reading_lines
+from collector.storage.lineproto import reading_lines, time_ns
 from probes.secret import Secret
 from tests.collector.storage.samples import device, printer_reading
 
@@ -67,7 +67,8 @@ async def test_v2_write_reaches_victoria_metrics(victoria: VictoriaMetrics, tmp_
     for s in black:
         assert s["metric"]["type"] == "toner" and s["metric"]["kind"] == "printer"
         assert s["values"] == [90, 89, 88]  # level = 90 - cycle
-        assert s["timestamps"] == [round((now - 60 * (2 - c)) * 1000) for c in range(3)]
+        # our ns timestamps, cut to VictoriaMetrics' milliseconds
+        assert s["timestamps"] == [time_ns(now - 60 * (2 - c)) // 10**6 for c in range(3)]
     drum = [s for s in levels if s["metric"]["supply"] == "1.5"]
     assert {v for s in drum for v in s["values"]} == {-3}  # the sentinel, kept raw
     percents = await export(victoria, f'{{__name__="supply_percent",site="{run}"}}', samples=3 * 12)
