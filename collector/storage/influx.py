@@ -240,7 +240,6 @@ class InfluxWriter:
         self._closing = False
         self._closed = False
         self._down_since: float | None = None
-        self._down_reason = ""
         self._probe_delay = backoff.initial
         self._next_probe = 0.0
         self._last_spool = time.monotonic()
@@ -367,11 +366,11 @@ class InfluxWriter:
             await asyncio.to_thread(self._spool.close)
 
     async def flush(self) -> None:
-        """Write what is queued now (after the spool, if any); spool it if InfluxDB is away.
-        The background loop does this by itself; this is for callers that need a point in time
-        (tests, a one-shot command). Raises StorageError if the spool's disk fails."""
+        """Write what is queued now (after the spool, if any), or spool it now if InfluxDB is
+        away. The background loop does this by itself; this is for callers that need a point in
+        time (tests, a one-shot command). Raises StorageError if the spool's disk fails."""
         async with self._flushing:
-            await self._flush()
+            await self._flush(force_spool=True)
 
     async def _run(self) -> None:
         while not self._closing:
@@ -411,12 +410,12 @@ class InfluxWriter:
 
     # --- flushing ------------------------------------------------------------------------------
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, force_spool: bool = False) -> None:
         if self._down_since is not None and time.monotonic() < self._next_probe:
-            await self._spool_buffer(force=False)
+            await self._spool_buffer(force=force_spool)
             return
         if not await self._replay():
-            await self._spool_buffer(force=False)
+            await self._spool_buffer(force=force_spool)
             return
         while self._buffer and not self._closing:
             batch = self._take(self.cfg.batch_size)
@@ -426,6 +425,8 @@ class InfluxWriter:
             except _Unavailable as err:
                 self._mark_down(err)
                 await self._spool_batch(batch)
+                if force_spool:
+                    await self._spool_buffer(force=True)
                 return
             self._mark_up()
 
@@ -573,7 +574,6 @@ class InfluxWriter:
         now = time.monotonic()
         if self._down_since is None:
             self._down_since = now
-            self._down_reason = str(err)
             self._probe_delay = self.backoff.initial
             self._spooled_in_outage = self._dropped_in_outage = 0
             self.stats.available = False
@@ -589,7 +589,7 @@ class InfluxWriter:
     def _mark_up(self) -> None:
         if self._down_since is None:
             return
-        log.warning("InfluxDB at %s is back after %.0f s (%d lines spooled meanwhile, %d oldest "
+        log.info("InfluxDB at %s is back after %.0f s (%d lines spooled meanwhile, %d oldest "
                     "dropped because the spool was full)", self.cfg.url,
                     time.monotonic() - self._down_since, self._spooled_in_outage,
                     self._dropped_in_outage)

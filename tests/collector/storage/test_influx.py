@@ -321,3 +321,55 @@ async def test_server_never_there_fills_a_bounded_spool(tmp_path: Path) -> None:
         spool.remove(seg)
     spool.close()
     assert kept == seq_lines(1140, 1200)  # the newest lines survive
+
+
+async def test_5xx_is_retried_then_spooled_and_replayed(influxd: Influxd, query: InfluxQuery,
+                                                        tmp_path: Path) -> None:
+    db = unique_db()
+    # The proxy answers 503 while its upstream is a closed port, as a load balancer in front of
+    # a stopped InfluxDB does; then it is pointed at the real influxd.
+    recorder = await Recorder(f"http://127.0.0.1:{free_port()}").start()
+    try:
+        writer = await InfluxWriter.create(
+            v1(recorder.url, db, batch_size=10),
+            tmp_path, backoff=Backoff(initial=0.05, maximum=0.2, attempts=3))
+        await writer.write_lines(seq_lines(0, 10))
+        await writer.flush()
+        assert writer.stats.retries == 2  # 3 attempts
+        assert writer.stats.spooled == 10 and not writer.stats.available
+        await writer.write_lines(seq_lines(10, 20))
+        await writer.flush()  # before the next probe: straight to the spool, behind the first
+        assert writer.stats.spooled == 20 and writer.stats.retries == 2
+        recorder.upstream = influxd.url
+        await asyncio.sleep(0.25)  # past the probe delay
+        await writer.write_lines(seq_lines(20, 30))
+        await writer.flush()
+        await writer.close()
+    finally:
+        await recorder.stop()
+    assert writer.stats.available and writer.stats.replayed == 20 and writer.stats.written == 30
+    assert recorder.accepted == seq_lines(0, 30)
+
+
+async def test_a_silent_server_times_out_and_the_lines_are_kept(tmp_path: Path) -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        accepted.append(w)  # never answers
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        cfg = v1(f"http://127.0.0.1:{port}", unique_db(), timeout=0.3, create_database=False)
+        writer = await InfluxWriter.create(cfg, tmp_path, backoff=FAST)
+        await writer.write_lines(seq_lines(0, 5))
+        started = time.monotonic()
+        await writer.flush()
+        assert 0.6 <= time.monotonic() - started < 3  # two attempts of 0.3 s, one pause
+        await writer.close()
+    finally:
+        for w in accepted:
+            w.close()
+        server.close()
+        await server.wait_closed()
+    assert writer.stats.retries == 1 and writer.stats.spooled == 5 and writer.stats.written == 0
