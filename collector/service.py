@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from collector import tickets
 from collector import web as pages
 from collector.appkeys import CONFIG, HTTP, SINKS
 from collector.config import Config
@@ -77,13 +78,9 @@ def build_app(config: Config) -> web.Application:
     app[SINKS].append(state)
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_storage_ctx)
-    try:
-        from collector import tickets
-    except ImportError:  # pragma: no cover - tickets arrive with their own issue
-        log.warning("ticket queue not available")
-    else:
-        tickets.setup(app)
+    tickets.setup(app)
     pages.setup(app)
+    pages.setup_ticket_pages(app)
     app.cleanup_ctx.append(_scheduler_ctx)
     return app
 

@@ -1,0 +1,99 @@
+"""The collector's own pages and device API, served by the real app over HTTP, with simulated
+printers polled over real SNMP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from collector.config import (
+    CollectorSettings,
+    Config,
+    DeviceConfig,
+    ProbeConfig,
+    SnmpProfile,
+    TicketSettings,
+)
+from collector.lab import Snmpsim, free_port
+from collector.service import build_app
+from collector.simfleet import SimFleet
+from probes.secret import Secret
+
+
+@pytest.fixture()
+async def running(tmp_path: Path) -> AsyncIterator[tuple[str, SimFleet]]:
+    fleet = SimFleet(tmp_path / "fleet", count=3, prefix="web")
+    fleet.get("web-02").forced_faults = {"jammed"}
+    fleet.write()
+    sim = await asyncio.to_thread(Snmpsim([], live_dir=fleet.data_dir).start)
+    devices = tuple(
+        DeviceConfig(name=p.name, host=sim.host, port=sim.port, site="HQ", location="Room 1",
+                     snmp=SnmpProfile(name="p", community=Secret(p.name), timeout=0.5, retries=0),
+                     probes=(ProbeConfig(kind="snmp_printer", interval=0.5, timeout=0.4),))
+        for p in fleet.printers)
+    port = free_port()
+    config = Config(path=tmp_path / "c.yaml",
+                    collector=CollectorSettings(listen_port=port, state_dir=tmp_path / "state",
+                                                jitter=0.1),
+                    tickets=TicketSettings(debounce_polls=2), devices=devices)
+    runner = web.AppRunner(build_app(config))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}", fleet
+    finally:
+        await runner.cleanup()
+        await asyncio.to_thread(sim.stop)
+
+
+async def fetch(session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+    async with session.get(url) as resp:
+        return resp.status, await resp.text()
+
+
+async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
+    async with session.get(url) as resp:
+        return await resp.json()
+
+
+async def test_pages_and_api(running: tuple[str, SimFleet]) -> None:
+    base, _ = running
+    async with aiohttp.ClientSession() as session:
+        for _ in range(50):
+            tickets = await get_json(session, f"{base}/api/v1/tickets?device=web-02")
+            if tickets["total"]:
+                break
+            await asyncio.sleep(0.2)
+        devices = await get_json(session, f"{base}/api/v1/devices")
+        by_name = {d["name"]: d for d in devices["devices"]}
+        assert set(by_name) == {"web-01", "web-02", "web-03"}
+        assert by_name["web-02"]["status"] == "critical"
+        assert "jammed" in by_name["web-02"]["readings"]["snmp_printer"]["faults"]
+
+        status, page = await fetch(session, f"{base}/")
+        assert status == 200
+        for needle in ("web-01", "web-02", "web-03", "critical", "Fleet health", "jammed"):
+            assert needle in page
+        status, page = await fetch(session, f"{base}/devices/web-02")
+        assert status == 200 and "Supplies" in page and "Trays" in page and "jam" in page
+        status, _ = await fetch(session, f"{base}/devices/nope")
+        assert status == 404
+        async with session.get(f"{base}/api/v1/devices/nope") as resp:
+            assert resp.status == 404 and "error" in await resp.json()
+
+        health = await get_json(session, f"{base}/api/v1/health")
+        assert health["scheduler"]["polls"] > 0
+
+        [jam] = [t for t in tickets["tickets"] if t["fault_key"] == "jammed"]
+        status, page = await fetch(session, f"{base}/tickets")
+        assert status == 200 and f"#{jam['id']}" in page and "web-02" in page
+        status, page = await fetch(session, f"{base}/tickets/{jam['id']}")
+        assert status == 200 and "Timeline" in page and "opened" in page
+        status, _ = await fetch(session, f"{base}/tickets/99999")
+        assert status == 404
