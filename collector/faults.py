@@ -368,9 +368,13 @@ def effective_schedule(device: DeviceConfig, sites: Mapping[str, Schedule]) -> S
 def suppression(schedule: Schedule, now: float) -> str | None:
     """Why a new ticket may not open at ``now`` (maintenance window, outside business hours),
     or None when it may."""
-    local = dt.datetime.fromtimestamp(now, _zone(schedule.timezone))
+    zone = _zone(schedule.timezone)
+    local = dt.datetime.fromtimestamp(now, zone)
     for m in schedule.maintenance:
-        if m.start <= local < m.end:
+        # the loader gives windows a zone; a hand-built naive one means the schedule's
+        start = m.start if m.start.tzinfo else m.start.replace(tzinfo=zone)
+        end = m.end if m.end.tzinfo else m.end.replace(tzinfo=zone)
+        if start <= local < end:
             why = f": {m.reason}" if m.reason else ""
             return f"maintenance window {m.start.isoformat()} – {m.end.isoformat()}{why}"
     if schedule.business_hours:
@@ -515,7 +519,7 @@ class FaultEngine:
         return track
 
     def _forget_if_idle(self, track: Track, now: float) -> None:
-        if track.active or track.seen or track.hold_resolve or track.held:
+        if track.active or track.seen or track.hold_resolve or track.held or track.suppressed_by:
             return
         if track.ticket_id is not None and (
                 track.cleared_at is None or now - track.cleared_at <= self.settings.flap_window):
@@ -582,6 +586,7 @@ class FaultEngine:
             if ancestor is not None:
                 await self._suppress(track, device, ancestor, now)
                 return
+            track.suppressed_by = None
         why = suppression(effective_schedule(device, self._sites), now)
         if why is not None:
             if track.held is None:

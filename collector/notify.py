@@ -37,7 +37,7 @@ from probes.errors import FleetwatchError
 log = logging.getLogger(__name__)
 
 EMAIL_RETRIES: Final = 3
-EVENTS: Final = ("opened", "reopened", "resolved", "closed")
+EVENTS: Final = ("opened", "reopened", "resolved")  # what a notice may say happened
 
 
 class DeliveryError(FleetwatchError):

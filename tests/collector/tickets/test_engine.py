@@ -400,3 +400,12 @@ def test_observe_scope() -> None:
     assert set(other_probe.present) == {"unreachable:http"}
     answered = observe(OK, PRINTER, primary=True)
     assert not answered.present and {"jammed", "unreachable", "door_open"} <= answered.covered
+
+
+def test_maintenance_window_without_zone_uses_the_schedules() -> None:
+    window = MaintenanceWindow(dt.datetime(2027, 1, 15, 9, 0), dt.datetime(2027, 1, 15, 10, 0))
+    berlin = Schedule(maintenance=(window,), timezone="Europe/Berlin")
+    nine_berlin = dt.datetime(2027, 1, 15, 8, 0, tzinfo=dt.UTC).timestamp()
+    assert suppression(berlin, nine_berlin - 1) is None
+    assert suppression(berlin, nine_berlin) is not None
+    assert suppression(berlin, nine_berlin + 3600) is None
