@@ -571,7 +571,8 @@ class FaultEngine:
         track.absent = 0
         if track.active:
             if track.ticket_id is not None and obs.severity != track.severity:
-                await self.store.set_severity(track.ticket_id, obs.severity, at=now)
+                await self.store.set_severity(track.ticket_id, obs.severity, at=now,
+                                              text=obs.detail)
                 track.severity = obs.severity
             return
         if track.ticket_id is not None and await self._recur(track, obs, now):
@@ -625,7 +626,8 @@ class FaultEngine:
         except TicketNotFound:
             track.ticket_id = None
             return False
-        in_window = (track.cleared_at is not None
+        # A reorder clears only on a refill: a later "low" is the next cartridge, a new order.
+        in_window = (track.kind != "reorder" and track.cleared_at is not None
                      and now - track.cleared_at <= self.settings.flap_window)
         if not (ticket.unresolved or (ticket.state == "resolved" and in_window)):
             track.ticket_id, track.cleared_at, track.last_recur = None, None, None

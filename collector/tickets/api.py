@@ -13,6 +13,7 @@ import datetime as dt
 import hmac
 import html
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
@@ -26,11 +27,14 @@ from collector.tickets.store import (
     STATES,
     UNRESOLVED,
     NewTicket,
+    StoreError,
     Ticket,
     TicketError,
     TicketQuery,
     TicketStore,
 )
+
+log = logging.getLogger(__name__)
 
 STORE = web.AppKey("tickets_store", TicketStore)
 # Called with (event, ticket) after a change that people should hear about.
@@ -65,6 +69,9 @@ def json_errors(handler: Handler) -> Handler:
             return await handler(request)
         except TicketError as err:
             return _error(err.status, str(err))
+        except StoreError as err:
+            log.error("ticket database: %s", err)
+            return _error(503, f"ticket database unavailable: {err}")
 
     wrapped.__name__ = handler.__name__
     wrapped.__doc__ = handler.__doc__

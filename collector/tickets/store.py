@@ -313,7 +313,11 @@ class TicketStore:
         if self._closed:
             raise StoreError("ticket store is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._executor,
+                                              functools.partial(fn, *args, **kwargs))
+        except sqlite3.Error as err:  # disk full, I/O error, locked by another process, …
+            raise StoreError(f"{self.path}: {err}") from err
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -498,23 +502,25 @@ class TicketStore:
                 self._set_state(conn, ticket, "resolved", SYSTEM, at, text)
             return self._get(conn, ticket_id)
 
-    async def set_severity(self, ticket_id: int, severity: str, *, at: float) -> Ticket:
-        return await self._run(self._severity_tx, ticket_id, severity, at)
+    async def set_severity(self, ticket_id: int, severity: str, *, at: float,
+                           text: str = "") -> Ticket:
+        """The fault got worse or better: a ``severity`` event (``text``: what it is now)."""
+        return await self._run(self._severity_tx, ticket_id, severity, at, text)
 
-    def _severity_tx(self, ticket_id: int, severity: str, at: float) -> Ticket:
+    def _severity_tx(self, ticket_id: int, severity: str, at: float, text: str) -> Ticket:
         with self._tx() as conn:
             ticket = self._get(conn, ticket_id)
-            self._set_severity(conn, ticket, severity, at)
+            self._set_severity(conn, ticket, severity, at, text)
             return self._get(conn, ticket_id)
 
     def _set_severity(self, conn: sqlite3.Connection, ticket: Ticket, severity: str,
-                      at: float) -> None:
+                      at: float, text: str = "") -> None:
         _check_choice(severity, SEVERITIES, "severity")
         if severity == ticket.severity:
             return
         self._update(conn, ticket.id, severity=severity)
         self._add_event(conn, ticket.id, at, "severity", SYSTEM,
-                        f"severity {ticket.severity} → {severity}",
+                        f"severity {ticket.severity} → {severity}" + (f": {text}" if text else ""),
                         {"from": ticket.severity, "to": severity})
 
     async def note(self, ticket_id: int, text: str, *, at: float, by: str = SYSTEM,

@@ -256,3 +256,9 @@ async def test_cli_reports_refusals(server: Server, tmp_path: Path) -> None:
     assert code == 2 and "HTTP 404: no ticket #999" in err
     code, _, err = await cli(server, "list", "--url", f"http://127.0.0.1:{free_port()}")
     assert code == 2 and "cannot reach the collector" in err
+
+
+async def test_database_trouble_is_a_json_503(server: Server) -> None:
+    await server.app[STORE].close()
+    status, body = await server.call("GET", "/api/v1/tickets", token=None)
+    assert status == 503 and "ticket database unavailable" in body["error"]

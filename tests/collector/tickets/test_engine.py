@@ -146,6 +146,11 @@ CASES = {
         [("p1", "reorder:1.1", "resolved", ["opened", "severity:critical", "cleared",
                                             "state:resolved"])],
         settings=replace(SETTINGS, auto_resolve=False)),  # reorders resolve regardless
+    "the next cartridge running low is a new order, not a reopen": Case(
+        every([printer(supplies=[toner(8)])] * 2 + [printer(supplies=[toner(100)])]
+              + [printer(supplies=[toner(9)])] * 2),
+        [("p1", "reorder:1.1", "resolved", ["opened", "cleared", "state:resolved"]),
+         ("p1", "reorder:1.1", "open", ["opened"])]),
     "threshold with hysteresis": Case(
         every([disk(91), disk(91), disk(96), disk(94), disk(92), disk(89), disk(87)]),
         [("pc", "threshold:disk_used_percent", "resolved",
@@ -409,3 +414,14 @@ def test_maintenance_window_without_zone_uses_the_schedules() -> None:
     assert suppression(berlin, nine_berlin - 1) is None
     assert suppression(berlin, nine_berlin) is not None
     assert suppression(berlin, nine_berlin + 3600) is None
+
+
+async def test_a_broken_store_never_breaks_polling(tmp_path: Any) -> None:
+    store = await TicketStore.open(tmp_path / "t.sqlite3")
+    clock = Clock()
+    engine = FaultEngine(store, SETTINGS, devices=(PRINTER,), now=clock)
+    await engine.handle(JAM, PRINTER)
+    await store.close()  # from now on every store call fails
+    clock.now += 60
+    await engine.handle(JAM, PRINTER)  # would open a ticket: logs instead of raising
+    assert engine.stats.errors == 1 and engine.stats.opened == 0
