@@ -80,7 +80,10 @@ def _latest(state: DeviceState) -> Reading | None:
 
 
 async def fleet_page(request: web.Request) -> web.Response:
-    states = sorted(request.app[STATE].all(), key=lambda s: (s.device.site or "", s.device.name))
+    # Worst first: what needs a technician is at the top.
+    order = {"critical": 0, "unreachable": 1, "unknown": 2, "warning": 3, "pending": 4, "ok": 5}
+    states = sorted(request.app[STATE].all(),
+                    key=lambda s: (order.get(s.status, 9), s.device.site or "", s.device.name))
     counts: dict[str, int] = {}
     rows = []
     for st in states:
