@@ -220,6 +220,7 @@ function who() {
 _NEXT_STATES = {"open": ("acknowledged", "in_progress", "resolved"),
                 "acknowledged": ("in_progress", "resolved"), "in_progress": ("resolved",),
                 "resolved": ("closed", "open"), "closed": ()}
+TIMELINE_LIMIT = 500  # a flapping fault can have thousands of events
 _SEVERITY_CLASS = {"critical": "critical", "warning": "warning", "info": "ok"}
 
 
@@ -227,7 +228,7 @@ async def tickets_page(request: web.Request) -> web.Response:
     from collector.tickets.api import STORE
     from collector.tickets.store import TicketQuery
 
-    show = request.query.get("show", "unresolved")
+    show = "all" if request.query.get("all") == "1" else request.query.get("show", "unresolved")
     states = {"unresolved": ("open", "acknowledged", "in_progress"),
               "resolved": ("resolved",), "closed": ("closed",), "all": ()}.get(show, ())
     tickets, total = await request.app[STORE].find(TicketQuery(states=states, limit=200))
@@ -259,7 +260,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         ticket_id = int(request.match_info["id"])
         store = request.app[STORE]
         t = await store.get(ticket_id)
-        events, _ = await store.events(ticket_id)
+        events, total = await store.events(ticket_id, limit=TIMELINE_LIMIT)
     except (ValueError, TicketError) as err:
         raise web.HTTPNotFound(text="no such ticket") from err
     facts = [("State", t.state), ("Severity", t.severity), ("Kind", t.kind),
@@ -281,7 +282,10 @@ async def ticket_page(request: web.Request) -> web.Response:
         + f"</table><p>{buttons}<button onclick=\"act({t.id}, {{assignee: prompt('Assign to')}})\">"
         f"assign</button> <button onclick=\"act({t.id}, {{comment: prompt('Comment')}})\">"
         f"comment</button> <a href='#' onclick='who()'>(who am I?)</a></p>"
-        f"<h3>Timeline</h3><table><tr><th>When</th><th>What</th><th>Who</th><th></th></tr>"
+        f"<h3>Timeline</h3>"
+        + (f"<p class='muted'>the newest {len(events)} of {total} events</p>"
+           if total > len(events) else "")
+        + "<table><tr><th>When</th><th>What</th><th>Who</th><th></th></tr>"
         f"{timeline}</table>{_TICKET_SCRIPT}")
     return _page(f"Ticket {t.id}", body)
 

@@ -9,9 +9,7 @@ body names who did it (default ``api``). The routes are documented in docs/ticke
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
-import html
 import json
 import logging
 import time
@@ -291,74 +289,6 @@ async def fallback(request: web.Request) -> web.StreamResponse:
 
 
 # --- a plain HTML view for technicians -----------------------------------------------------------
-_CSS = ("body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f5f6f8;color:#222}"
-        "header{background:#243447;color:#fff;padding:10px 20px}header a{color:#fff;"
-        "margin-right:16px}main{padding:16px 20px}table{border-collapse:collapse;width:100%;"
-        "background:#fff}th,td{padding:6px 8px;border-bottom:1px solid #e3e6ea;text-align:left;"
-        "vertical-align:top}th{background:#eef1f4}.critical{color:#c62828;font-weight:600}"
-        ".warning{color:#ef8f00;font-weight:600}.muted{color:#777}")
-
-
-def _when(t: float | None) -> str:
-    if t is None:
-        return ""
-    return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _html(title: str, body: str) -> web.Response:
-    return web.Response(content_type="text/html", text=(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)} · "
-        f"Fleetwatch</title><meta http-equiv='refresh' content='30'><style>{_CSS}</style></head>"
-        f"<body><header><b>Fleetwatch</b> &nbsp; <a href='/'>Fleet</a><a href='/tickets'>Tickets"
-        f"</a><a href='/api/v1/tickets'>API</a></header><main>{body}</main></body></html>"))
-
-
-async def tickets_page(request: web.Request) -> web.StreamResponse:
-    everything = request.query.get("all") == "1"
-    query = TicketQuery(states=() if everything else tuple(s for s in STATES if s in UNRESOLVED),
-                        limit=MAX_LIMIT)
-    tickets, total = await request.app[STORE].find(query)
-    rows = "".join(
-        f"<tr><td><a href='/tickets/{t.id}'>#{t.id}</a></td><td class='{t.severity}'>"
-        f"{t.severity}</td><td>{html.escape(t.title)}</td><td>{t.state}"
-        f"{'' if t.fault_active or t.kind == 'manual' else ' <span class=muted>(cleared)</span>'}"
-        f"</td><td>{t.kind}</td><td>{html.escape(t.assignee or '')}</td><td>{t.recurrences}</td>"
-        f"<td class='muted'>{_when(t.created_at)}</td></tr>" for t in tickets)
-    what = "All tickets" if everything else "Unresolved tickets"
-    other = ("<a href='/tickets'>unresolved only</a>" if everything
-             else "<a href='/tickets?all=1'>show all</a>")
-    return _html("Tickets", f"<h2>{what} ({total})</h2><p>{other}</p><table><tr><th>#</th>"
-                 f"<th>Severity</th><th>Title</th><th>State</th><th>Kind</th><th>Assignee</th>"
-                 f"<th>Recurrences</th><th>Opened</th></tr>{rows}</table>")
-
-
-async def ticket_page(request: web.Request) -> web.StreamResponse:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound(text="no such ticket")
-    store = request.app[STORE]
-    try:
-        ticket = await store.get(int(raw))
-    except TicketError:
-        raise web.HTTPNotFound(text="no such ticket") from None
-    events, total = await store.events(ticket.id, limit=500)
-    facts = [("State", ticket.state), ("Severity", ticket.severity), ("Kind", ticket.kind),
-             ("Device", ticket.device or ""), ("Site", ticket.site or ""),
-             ("Assignee", ticket.assignee or ""), ("Part number", ticket.part_number or ""),
-             ("Fault", (ticket.fault_key or "") + ("" if ticket.fault_active else " (cleared)")
-              if ticket.fault_key else ""),
-             ("Recurrences", str(ticket.recurrences)), ("Description", ticket.description),
-             ("Details", json.dumps(dict(ticket.details), sort_keys=True))]
-    table = "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in facts if v)
-    timeline = "".join(
-        f"<tr><td class='muted'>{_when(e.at)}</td><td>{e.kind}</td><td>{html.escape(e.by)}</td>"
-        f"<td>{html.escape(e.text)}</td></tr>" for e in reversed(events))
-    more = f"<p class='muted'>newest 500 of {total} events</p>" if total > len(events) else ""
-    return _html(f"#{ticket.id}", f"<h2>#{ticket.id} {html.escape(ticket.title)}</h2><table>"
-                 f"{table}</table><h3>Timeline</h3>{more}<table><tr><th>When</th><th>What</th>"
-                 f"<th>Who</th><th></th></tr>{timeline}</table>")
-
-
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/v1/tickets", list_tickets)
@@ -370,6 +300,4 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/tickets/{id}/comments", add_comment)
     r.add_route("*", "/api/v1/tickets/{id}/comments", fallback)
     r.add_get("/api/v1/faults", catalogue)
-    r.add_get("/tickets", tickets_page)
-    r.add_get("/tickets/{id}", ticket_page)
 

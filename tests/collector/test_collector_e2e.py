@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +162,9 @@ async def test_restart_with_a_full_spool_replays_it_exactly_once(
 
 
 @pytest.fixture()
-async def collector_process(
+def collector_process(
     fleet: tuple[SimFleet, Snmpsim], influxd: Influxd, db: str, tmp_path: Path
-) -> AsyncIterator[tuple[subprocess.Popen[str], int]]:
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
     _, sim = fleet
     port = free_port()
     config = tmp_path / "fleet.yaml"

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from collector import tickets
+from collector import web as pages
 from collector.appkeys import CONFIG, SINKS
 from collector.config import CollectorSettings, Config, DeviceConfig
 from collector.faults import FaultEngine
@@ -57,6 +58,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
     app[CONFIG] = config
     app[SINKS] = []
     tickets.setup(app)
+    pages.setup_ticket_pages(app)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
