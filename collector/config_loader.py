@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -78,6 +78,7 @@ _SCALAR_TAGS = frozenset({_NULL, _STR, _INT, _FLOAT, _BOOL, _TIMESTAMP})
 _CONSTRUCT = SafeConstructor()  # YAML 1.1 int/float/bool rules (0x10, 1_000, yes/no), no objects
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_T = TypeVar("_T")
 _TAG_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -976,24 +977,33 @@ class _Loader:
                 out[key] = value
         return out
 
-    def probes(self, node: Node, path: str) -> tuple[ProbeConfig, ...] | None:
-        items = self.sequence(node, path, "a list of probes")
+    def unique_items(self, node: Node, path: str, what: str,
+                     read: Callable[[Node, str], _T | None], key_of: Callable[[_T], str],
+                     key_name: str, clash: Callable[[str, int], str]) -> tuple[_T, ...] | None:
+        """A list whose items must differ in one key (``key_of``); a repeat is an error at the
+        repeat's ``key_name``, worded by ``clash(key, line of the first)``."""
+        items = self.sequence(node, path, what)
         if items is None:
             return None
-        out: list[ProbeConfig] = []
+        out: list[_T] = []
         seen: dict[str, Node] = {}
         for i, item in enumerate(items):
             sub = f"{path}[{i}]"
-            probe = self.probe(item, sub)
-            if probe is None:
+            value = read(item, sub)
+            if value is None:
                 continue
-            if probe.kind in seen:
-                self.error(item, _join(sub, "kind"), f"one probe per kind per device: {probe.kind} "
-                           f"is already at line {_line(seen[probe.kind])}")
+            key = key_of(value)
+            if key in seen:
+                self.error(item, _join(sub, key_name), clash(key, _line(seen[key])))
                 continue
-            seen[probe.kind] = item
-            out.append(probe)
+            seen[key] = item
+            out.append(value)
         return tuple(out)
+
+    def probes(self, node: Node, path: str) -> tuple[ProbeConfig, ...] | None:
+        return self.unique_items(
+            node, path, "a list of probes", self.probe, lambda p: p.kind, "kind",
+            lambda kind, line: f"one probe per kind per device: {kind} is already at line {line}")
 
     def probe(self, node: Node, path: str) -> ProbeConfig | None:
         m = self.mapping(node, path, _PROBE_KEYS)
@@ -1026,23 +1036,9 @@ class _Loader:
         return probe
 
     def thresholds(self, node: Node, path: str) -> tuple[Threshold, ...] | None:
-        items = self.sequence(node, path, "a list of thresholds")
-        if items is None:
-            return None
-        out: list[Threshold] = []
-        seen: dict[str, Node] = {}
-        for i, item in enumerate(items):
-            sub = f"{path}[{i}]"
-            threshold = self.threshold(item, sub)
-            if threshold is None:
-                continue
-            if threshold.metric in seen:
-                self.error(item, _join(sub, "metric"), f"{threshold.metric} already has a "
-                           f"threshold at line {_line(seen[threshold.metric])}")
-                continue
-            seen[threshold.metric] = item
-            out.append(threshold)
-        return tuple(out)
+        return self.unique_items(
+            node, path, "a list of thresholds", self.threshold, lambda t: t.metric, "metric",
+            lambda metric, line: f"{metric} already has a threshold at line {line}")
 
     def threshold(self, node: Node, path: str) -> Threshold | None:
         m = self.mapping(node, path, _THRESHOLD_KEYS)
