@@ -1,0 +1,1 @@
+"""Benchmarks: speed figures that are reported (docs/benchmarks.md), never asserted in tests."""
