@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything Fleetwatch's demo and tests need on a fresh Debian machine (run as root):
-# Debian packages (InfluxDB 1.x, net-snmp tools, prometheus-snmp-exporter, victoria-metrics) and a
+# Debian packages (InfluxDB 1.x, net-snmp tools and snmpd, prometheus-snmp-exporter, victoria-metrics) and a
 # virtualenv in .venv with the project and its test dependencies. Idempotent and quick when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(influxdb snmp prometheus-snmp-exporter victoria-metrics)
+DEBS=(influxdb snmp snmpd prometheus-snmp-exporter victoria-metrics)
 missing=()
 for pkg in "${DEBS[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
