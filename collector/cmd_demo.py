@@ -84,8 +84,7 @@ Fleetwatch demo is running.
   Tickets:                {url}/tickets   (API: {url}/api/v1/tickets)
   Device API:             {url}/api/v1/devices
   InfluxDB (v1 API):      {config.storage.url}  database "{config.storage.database}"
-  One printer by hand:    .venv/bin/fleetwatch check {fleet.printers[0].name} ...
-                          (see README: fleetwatch check 127.0.0.1 --port PORT --community NAME)
+  One printer by hand:    {_check_command(config)}
 What to look at: toner bars drain, trays run empty and are refilled, jams and open doors come
 and go every few minutes; each fault opens one ticket after the debounce and resolves itself.
 Press Ctrl-C to stop.""", flush=True)
@@ -103,6 +102,14 @@ Press Ctrl-C to stop.""", flush=True)
         with contextlib.suppress(asyncio.CancelledError):
             await simulate
         await runner.cleanup()
+
+
+def _check_command(config: Any) -> str:
+    """The ``fleetwatch check`` command line that polls the demo's first simulated printer."""
+    device = next(d for d in config.devices if any(p.kind == "snmp_printer" for p in d.probes))
+    community = device.snmp.community.reveal() if device.snmp.community else "public"
+    return (f"{sys.argv[0]} check {device.host} --port {device.port} "
+            f"--community {community}")
 
 
 async def _simulate(fleet: Any) -> None:

@@ -324,7 +324,9 @@ def _observe_printer(reading: Reading, present: dict[str, Observation], covered:
             covered.add(key)
             pct = f" ({s.percent:g}%)" if s.percent is not None else ""
             what = s.description or s.colour or s.type
-            part = f" (part {s.part_number})" if s.part_number else ""
+            # The part number once: many descriptions already carry it ("… P/N 842310").
+            part = (f" (part {s.part_number})"
+                    if s.part_number and s.part_number not in what else "")
             _merge(present, key, "critical" if s.state == "empty" else "warning",
                    f"{what} {s.state}{pct}", kind="reorder", part_number=s.part_number,
                    title=f"Reorder {what}{part}")

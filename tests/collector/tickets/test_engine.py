@@ -259,7 +259,14 @@ async def test_reorder_ticket_carries_part_number(store: TicketStore) -> None:
     await run(Case(every([printer(supplies=[toner(6, part="W2030A")])] * 2), []), store, Clock())
     (ticket,), _ = await store.find(TicketQuery())
     assert ticket.kind == "reorder" and ticket.part_number == "W2030A"
-    assert "W2030A" in ticket.title and ticket.severity == "warning"
+    assert ticket.title == "p1: Reorder Black Toner W2030A" and ticket.severity == "warning"
+
+
+async def test_reorder_title_adds_a_part_number_the_description_lacks(store: TicketStore) -> None:
+    bare = replace(toner(6, part="W2030A"), description="Black Cartridge")
+    await run(Case(every([printer(supplies=[bare])] * 2), []), store, Clock())
+    (ticket,), _ = await store.find(TicketQuery())
+    assert ticket.title == "p1: Reorder Black Cartridge (part W2030A)"
 
 
 async def test_held_ticket_records_the_window(store: TicketStore) -> None:
