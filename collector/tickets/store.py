@@ -484,7 +484,11 @@ class TicketStore:
         with self._tx() as conn:
             ticket = self._get(conn, ticket_id)
             if ticket.state == "closed":
-                return ticket
+                # No event on a closed ticket, but the fault is no longer on it: a restart
+                # must not resume a closed ticket as if its fault were still present.
+                if ticket.fault_active:
+                    self._update(conn, ticket_id, fault_active=0, cleared_at=at)
+                return self._get(conn, ticket_id)
             self._update(conn, ticket_id, fault_active=0, cleared_at=at)
             self._add_event(conn, ticket_id, at, "cleared", SYSTEM, text or "fault cleared")
             if resolve and ticket.unresolved:
@@ -602,14 +606,16 @@ class TicketStore:
 
     async def engine_tickets(self, since: float) -> list[Ticket]:
         """What the fault engine resumes from after a restart: per (device, fault_key) the
-        newest ticket that is unresolved, or resolved with its fault cleared at/after ``since``
-        (still inside the flap window)."""
+        newest ticket that is unresolved, resolved with its fault cleared at/after ``since``
+        (still inside the flap window), or resolved/closed by a technician while its fault is
+        still present (the engine keeps that fault on it until it clears, as without a restart)."""
         return await self._run(self._engine_tickets, since)
 
     def _engine_tickets(self, since: float) -> list[Ticket]:
         rows = self._conn.execute(
             "SELECT * FROM tickets WHERE fault_key IS NOT NULL AND (state IN ('open', "
-            "'acknowledged', 'in_progress') OR (state = 'resolved' AND cleared_at >= ?)) "
+            "'acknowledged', 'in_progress') OR (state = 'resolved' AND cleared_at >= ?) "
+            "OR fault_active = 1) "
             "ORDER BY id", (since,)).fetchall()
         newest: dict[tuple[str | None, str | None], Ticket] = {}
         for row in rows:

@@ -432,3 +432,43 @@ async def test_a_broken_store_never_breaks_polling(tmp_path: Any) -> None:
     clock.now += 60
     await engine.handle(JAM, PRINTER)  # would open a ticket: logs instead of raising
     assert engine.stats.errors == 1 and engine.stats.opened == 0
+
+
+@pytest.mark.parametrize("state", ["resolved", "closed"])
+@pytest.mark.parametrize("restart", [False, True])
+async def test_technician_ends_ticket_while_fault_present(tmp_path: Any, state: str,
+                                                          restart: bool) -> None:
+    """The fault stays on the ticket the technician ended, restart or not: no second ticket
+    while it lasts; after it clears and returns past the flap window, a new one."""
+    path = tmp_path / "t.sqlite3"
+    clock = Clock()
+    store = await TicketStore.open(path)
+    engine = FaultEngine(store, SETTINGS, devices=(PRINTER,), now=clock)
+    for i in range(2):
+        clock.now = START + 60 * i
+        await engine.handle(JAM, PRINTER)
+    await store.change(1, by="bob", at=clock.now, state=state, comment="known, leave it")
+    if restart:
+        await store.close()
+        store = await TicketStore.open(path)
+        engine = await _resumed(store, clock)
+    for i in range(5):
+        clock.now += 60
+        await engine.handle(JAM, PRINTER)
+    tickets, total = await store.find(TicketQuery())
+    assert total == 1 and tickets[0].state == state and tickets[0].fault_active
+    clock.now += 60
+    await engine.handle(OK, PRINTER)
+    assert not (await store.get(1)).fault_active
+    if restart:
+        await store.close()
+        store = await TicketStore.open(path)
+        engine = await _resumed(store, clock)
+    clock.now += SETTINGS.flap_window + 60
+    for _ in range(2):
+        clock.now += 60
+        await engine.handle(JAM, PRINTER)
+    tickets, total = await store.find(TicketQuery(newest_first=False))
+    assert total == 2 and [(t.state, t.fault_active) for t in tickets] == [
+        (state, False), ("open", True)]
+    await store.close()
