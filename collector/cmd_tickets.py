@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client
 import json
 import os
 import sys
@@ -94,6 +95,9 @@ class Client:
     """A tiny synchronous client of /api/v1/tickets."""
 
     def __init__(self, url: str, token: str | None, timeout: float) -> None:
+        if urllib.parse.urlsplit(url).scheme not in {"http", "https"} or "://" not in url:
+            raise TicketsCliError(f"--url must start with http:// or https://, not {url!r} "
+                                  "(e.g. http://127.0.0.1:8730)")
         self.base = url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -121,6 +125,9 @@ class Client:
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise TicketsCliError(f"cannot reach the collector at {self.base}: {reason}") from err
+        except http.client.HTTPException as err:  # not HTTP, or an answer cut short
+            raise TicketsCliError(f"{self.base} did not answer like a Fleetwatch collector: "
+                                  f"{type(err).__name__} {err}".rstrip()) from err
         except ValueError as err:
             raise TicketsCliError(f"{url} did not answer JSON: {err}") from err
 

@@ -69,7 +69,7 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 def build_app(config: Config) -> web.Application:
     """The whole collector as an aiohttp app (not started). Creates the state directory."""
     config.collector.state_dir.mkdir(parents=True, exist_ok=True)
-    app = web.Application()
+    app = web.Application(middlewares=[pages.api_json_errors])
     app[CONFIG] = config
     app[SINKS] = []
     app[pages.STATS] = {}

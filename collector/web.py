@@ -6,6 +6,7 @@ Server-rendered HTML (no JavaScript build), refreshed every 15 s, plus JSON unde
 from __future__ import annotations
 
 import html
+import logging
 import time
 from typing import Any
 
@@ -13,6 +14,8 @@ from aiohttp import web
 
 from collector.state import DeviceState, StateCache
 from probes.model import Reading
+
+log = logging.getLogger(__name__)
 
 STATE = web.AppKey("state", StateCache)
 STATS = web.AppKey("stats", dict[str, Any])  # name → object with a stats dataclass/dict
@@ -190,6 +193,29 @@ async def health_api(request: web.Request) -> web.Response:
     return web.json_response(out)
 
 
+@web.middleware
+async def api_json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Under ``/api/``, every error is JSON ``{"error": ...}``: aiohttp's own answers (404 for
+    an unknown path, 405, 413 for a body over the size limit) and a bug's 500 as well."""
+    if not request.path.startswith("/api/"):
+        result: web.StreamResponse = await handler(request)
+        return result
+    try:
+        result = await handler(request)
+        return result
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        text = err.text or ""
+        # aiohttp's default text is "404: Not Found"; a specific one (413's sizes) is kept
+        message = err.reason if not text or text.startswith(f"{err.status}:") else text
+        return web.json_response({"error": message}, status=err.status)
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"error": "internal error (logged by the collector)"},
+                                 status=500)
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/", fleet_page)
     app.router.add_get("/devices/{name}", device_page)
@@ -252,6 +278,12 @@ async def tickets_page(request: web.Request) -> web.Response:
     return _page("Tickets", body)
 
 
+def _clock(t: object) -> str:
+    if not isinstance(t, int | float):
+        return "?"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
 async def ticket_page(request: web.Request) -> web.Response:
     from collector.tickets.api import STORE
     from collector.tickets.store import TicketError
@@ -269,6 +301,13 @@ async def ticket_page(request: web.Request) -> web.Response:
              ("Recurrences", str(t.recurrences) if t.recurrences else None)]
     facts += [(k.replace("_", " ").capitalize(), str(v)) for k, v in t.details.items()
               if k in {"parent", "suppressed", "window", "metric", "value"}]
+    held = t.details.get("held")
+    if isinstance(held, dict):  # a maintenance window or business hours held it back
+        facts.append(("Held back", f"{held.get('reason', '?')} (from {_clock(held.get('since'))}"
+                                   f" to {_clock(held.get('until'))})"))
+    dependents = t.details.get("dependents")
+    if isinstance(dependents, list) and dependents:
+        facts.append(("Also down behind it", ", ".join(str(d) for d in dependents)))
     buttons = "".join(f"<button onclick=\"act({t.id}, {{state: '{s}'}})\">{s.replace('_', ' ')}"
                       f"</button> " for s in _NEXT_STATES.get(t.state, ()))
     timeline = "".join(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
@@ -116,6 +117,10 @@ def _text(data: Mapping[str, Any], key: str, *, required: bool = False,
         raise BadRequest(f"field {key!r} must not be empty")
     if len(value) > _MAX_TEXT:
         raise BadRequest(f"field {key!r} is longer than {_MAX_TEXT} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") is valid JSON, not valid text
+        raise BadRequest(f"field {key!r} is not valid Unicode text") from None
     return value
 
 
@@ -133,10 +138,13 @@ def _choice(value: str | None, allowed: tuple[str, ...], what: str) -> str | Non
     return value
 
 
+_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only, and within SQLite's 64-bit integers
+
+
 def _ticket_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit() or int(raw) < 1:
-        raise BadRequest(f"ticket id must be a positive integer, not {raw!r}")
+    if not _ID.fullmatch(raw) or int(raw) < 1:
+        raise BadRequest(f"ticket id must be a positive integer, not {raw[:40]!r}")
     return int(raw)
 
 

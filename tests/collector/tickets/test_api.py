@@ -54,7 +54,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
                     collector=CollectorSettings(state_dir=tmp_path / "state",
                                                 api_token=Secret(TOKEN)),
                     devices=(DeviceConfig(name="p1", host="192.0.2.1", site="hq"),))
-    app = web.Application()
+    app = web.Application(middlewares=[pages.api_json_errors])  # as service.build_app
     app[CONFIG] = config
     app[SINKS] = []
     tickets.setup(app)
@@ -152,6 +152,17 @@ async def test_listing_filters_and_paging(server: Server) -> None:
     ("POST", "/api/v1/tickets/1/comments", {"text": ""}, None, TOKEN, 400, "must not be empty"),
     ("POST", "/api/v1/tickets/42/comments", {"text": "hi"}, None, TOKEN, 404, "no ticket #42"),
     ("DELETE", "/api/v1/tickets/1", None, None, TOKEN, 405, "not allowed"),
+    ("GET", "/api/v1/tickets/99999999999999999999999", None, None, None, 400, "positive integer"),
+    ("PATCH", "/api/v1/tickets/99999999999999999999999", {"state": "closed"}, None, TOKEN, 400,
+     "positive integer"),
+    ("GET", "/api/v1/tickets/%C2%B2", None, None, None, 400, "positive integer"),
+    ("POST", "/api/v1/tickets", None, b'{"title": "\\ud800"}', TOKEN, 400, "not valid Unicode"),
+    ("POST", "/api/v1/tickets/1/comments", None, b'{"text": "a\\udfffb"}', TOKEN, 400,
+     "not valid Unicode"),
+    ("POST", "/api/v1/tickets", None, b'{"title": "' + b"x" * (3 << 20) + b'"}', TOKEN, 413,
+     "body size"),
+    ("GET", "/api/v1/tickets/1/foo", None, None, None, 404, "Not Found"),
+    ("GET", "/api/v1/nothing-here", None, None, None, 404, "Not Found"),
 ])
 async def test_bad_requests_get_json_errors(
     server: Server, method: str, path: str, body: Any, raw: bytes | None, token: str | None,
@@ -192,6 +203,21 @@ async def test_pages_and_catalogue(server: Server) -> None:
     status, body = await server.call("GET", "/api/v1/faults", token=None)
     codes = {f["code"] for f in body["faults"]}
     assert status == 200 and {"jammed", "unreachable", "reorder", "alert_cover"} <= codes
+
+
+async def test_ticket_page_shows_why_it_was_held_and_who_is_behind(server: Server) -> None:
+    details = {"code": "unreachable", "held": {"reason": "maintenance window (printer swap)",
+                                               "since": 1_800_000_000.0,
+                                               "until": 1_800_003_600.0},
+               "dependents": ["p2", "p3"]}
+    await server.app[STORE].create(NewTicket(kind="fault", title="sw: Device unreachable",
+                                             device="sw", fault_key="unreachable",
+                                             details=details), by="fleetwatch", at=1.0)
+    async with server.http.get(server.url + "/tickets/1") as r:
+        page = await r.text()
+    assert r.status == 200
+    assert "Held back" in page and "maintenance window (printer swap)" in page
+    assert "Also down behind it" in page and "p2, p3" in page
 
 
 # --- the CLI against the real server ---------------------------------------------------------
@@ -258,6 +284,30 @@ async def test_cli_reports_refusals(server: Server, tmp_path: Path) -> None:
     assert code == 2 and "HTTP 404: no ticket #999" in err
     code, _, err = await cli(server, "list", "--url", f"http://127.0.0.1:{free_port()}")
     assert code == 2 and "cannot reach the collector" in err
+    code, _, err = await cli(server, "list", "--url", "127.0.0.1:8730")
+    assert code == 2 and "must start with http://" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("answer", [b"SSH-2.0-OpenSSH_9.2\r\n",
+                                    b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"tick"])
+async def test_cli_against_a_wrong_server_is_one_line(server: Server, answer: bytes) -> None:
+    """Something else on the port (another service, or an answer cut short): one line, no
+    traceback."""
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    other = await asyncio.start_server(reply, "127.0.0.1", 0)
+    port = other.sockets[0].getsockname()[1]
+    try:
+        code, _, err = await cli(server, "list", "--url", f"http://127.0.0.1:{port}")
+    finally:
+        other.close()
+        await other.wait_closed()
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "did not answer like a Fleetwatch collector" in err
 
 
 async def test_database_trouble_is_a_json_503(server: Server) -> None:

@@ -452,7 +452,7 @@ async def test_technician_ends_ticket_while_fault_present(tmp_path: Any, state: 
         await store.close()
         store = await TicketStore.open(path)
         engine = await _resumed(store, clock)
-    for i in range(5):
+    for _ in range(5):
         clock.now += 60
         await engine.handle(JAM, PRINTER)
     tickets, total = await store.find(TicketQuery())
