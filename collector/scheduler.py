@@ -2,9 +2,12 @@
 
 One task per (device, probe), first polls spread over ``jitter * interval``, a global concurrency
 limit, per-poll timeouts (inside the probes), and a record of each poll's cost on the reading.
-A printer that stops answering after a good poll is first "asleep?": retried with backoff while
-its last reading is re-sent marked stale; only after ``sleep_grace`` does it become unreachable.
-Static SNMP columns are walked every ``full_every`` polls; levels and status every poll.
+A printer whose SNMP poll times out is first "asleep?": retried with backoff while its last
+reading is re-sent marked stale (or, if it has not answered since the collector started, a
+``reachable=False, stale=True`` "no answer yet" reading); only after ``sleep_grace`` of silence
+does it become unreachable. Other failures (a refused port, wrong SNMPv3 keys, a failing HTTP
+check) and other probes get no grace. Static SNMP columns are walked every ``full_every`` polls;
+levels and status every poll.
 """
 
 from __future__ import annotations
@@ -15,16 +18,16 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 
 from collector.config import CollectorSettings, DeviceConfig, ProbeConfig
 from collector.pipeline import ReadingSink
 from probes import connectivity
-from probes.model import Reading
+from probes.model import PollCost, Reading
 from probes.printer import PrinterProbe, mark_stale
-from probes.snmp import SnmpClient
+from probes.snmp import SnmpClient, SnmpTarget
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,20 @@ class SchedulerStats:
     failures: int = 0
     missed: int = 0  # polls that started later than a whole interval after they were due
     sink_errors: int = 0
+
+
+def may_be_asleep(probe: ProbeConfig, reading: Reading) -> bool:
+    """Printers doze and stop answering SNMP for a while: only an SNMP poll that timed out gets
+    the sleep grace. A refusal, an authentication failure or another probe's failure is data
+    at once."""
+    return probe.kind == "snmp_printer" and (reading.error or "").startswith("timeout")
+
+
+def snmp_deadline(probe: ProbeConfig, target: SnmpTarget) -> float:
+    """The deadline of one printer poll: the probe's ``timeout``, but never shorter than one
+    request's tries (``timeout × (retries + 1)`` of its SNMP profile, plus a second), else the
+    profile's retries could never happen."""
+    return max(probe.timeout, target.timeout * (target.retries + 1) + 1.0)
 
 
 class Scheduler:
@@ -132,7 +149,19 @@ class Scheduler:
 
     async def _collect(self, device: DeviceConfig, probe: ProbeConfig, *, full: bool) -> Reading:
         if probe.kind == "snmp_printer":
-            return await self._printer.collect(device.snmp_target(), device.name, full=full)
+            target = device.snmp_target()
+            deadline = snmp_deadline(probe, target)
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(deadline):
+                    return await self._printer.collect(target, device.name, full=full)
+            except TimeoutError:
+                # The probe's own per-request timeouts did not end it: a slow, dribbling agent.
+                self._printer.forget(target)
+                return Reading(device=device.name, host=device.host, probe=probe.kind,
+                               reachable=False, status="unreachable",
+                               error=f"timeout: the poll took longer than {deadline:g} s",
+                               cost=PollCost(round(time.monotonic() - started, 6)))
         if probe.kind == "ping":
             return await connectivity.ping(device.host, device=device.name, timeout=probe.timeout)
         if probe.kind == "tcp":
@@ -164,10 +193,14 @@ class Scheduler:
             if probe.kind == "snmp_printer":
                 self._printer.forget(device.snmp_target())
         silent_for = now - state.first_failure
-        if state.last_good is not None and silent_for < self._settings.sleep_grace:
+        if may_be_asleep(probe, reading) and silent_for < self._settings.sleep_grace:
             backoff = min(probe.interval, SLEEP_RETRY_FIRST * 2 ** (state.failures - 1))
             log.debug("%s silent for %.0f s: asleep? (%s)", device.name, silent_for, reading.error)
-            return mark_stale(state.last_good, reading), backoff
+            if state.last_good is not None:
+                return mark_stale(state.last_good, reading), backoff
+            # Not heard since the collector started (a restart overnight, say): no values to
+            # keep, but no outage yet either.
+            return replace(reading, stale=True), backoff
         if not state.down_logged:
             log.warning("%s is unreachable (%s): %s", device.name, probe.kind, reading.error)
             state.down_logged = True

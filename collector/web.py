@@ -96,7 +96,8 @@ async def fleet_page(request: web.Request) -> web.Response:
         if r is not None:
             why = "; ".join(r.problems[:3]) or (r.error or "")
             if r.stale:
-                why = f"<span class='stale'>asleep? last values kept</span> {html.escape(why)}"
+                kept = "last values kept" if r.reachable else "no answer yet"
+                why = f"<span class='stale'>asleep? {kept}</span> {html.escape(why)}"
             else:
                 why = html.escape(why)
         name = html.escape(st.device.name)

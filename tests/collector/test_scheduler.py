@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -11,7 +12,7 @@ import pytest
 
 from collector.config import CollectorSettings, DeviceConfig, ProbeConfig, SnmpProfile
 from collector.lab import Snmpsim
-from collector.scheduler import Scheduler
+from collector.scheduler import Scheduler, snmp_deadline
 from collector.simfleet import SimFleet
 from probes.model import Reading
 from probes.secret import Secret
@@ -89,15 +90,70 @@ async def test_sleeping_printer_is_stale_then_unreachable_after_grace(
     assert not down.reachable and down.status == "unreachable" and not down.stale
 
 
-async def test_never_seen_device_is_unreachable_at_once(
+async def test_device_silent_since_start_gets_the_grace_too(
     fleet: tuple[SimFleet, Snmpsim], parts: tuple[SnmpClient, aiohttp.ClientSession]
 ) -> None:
+    """After a collector restart a dozing printer has no last reading to keep: it is "no answer
+    yet" (unreachable but stale, which the fault engine ignores) until the grace has passed."""
     _, sim = fleet
     dev = device("no-such-community", sim)
+    sink, clock = ListSink(), Clock()
+    sched = Scheduler([dev], CollectorSettings(sleep_grace=60), [sink], *parts, clock=clock)
+    delay = await sched.poll_once(dev, dev.probes[0])
+    waiting = sink.readings[-1]
+    assert not waiting.reachable and waiting.stale and waiting.error
+    assert waiting.error.startswith("timeout") and delay < dev.probes[0].interval * 60
+    clock.now += 61
+    await sched.poll_once(dev, dev.probes[0])
+    down = sink.readings[-1]
+    assert not down.reachable and not down.stale and down.status == "unreachable"
+
+
+async def test_only_snmp_timeouts_get_the_grace(
+    parts: tuple[SnmpClient, aiohttp.ClientSession]
+) -> None:
+    """A refused port is an answer: no "asleep?" for it, even after a good poll."""
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    dev = DeviceConfig(name="srv", host="127.0.0.1", kind="server",
+                       probes=(ProbeConfig(kind="tcp", port=port, interval=1.0, timeout=0.5),))
     sink = ListSink()
     sched = Scheduler([dev], CollectorSettings(sleep_grace=600), [sink], *parts)
     await sched.poll_once(dev, dev.probes[0])
-    assert sink.readings[-1].status == "unreachable"
+    assert sink.readings[-1].reachable
+    server.close()
+    await server.wait_closed()
+    await sched.poll_once(dev, dev.probes[0])
+    refused = sink.readings[-1]
+    assert not refused.reachable and not refused.stale and refused.status == "unreachable"
+
+
+async def test_a_dribbling_agent_meets_the_poll_deadline(
+    parts: tuple[SnmpClient, aiohttp.ClientSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll that the probe's own per-request timeouts do not end (an agent that answers
+    every request, slowly) is cut at the deadline: the probe's timeout, never shorter than one
+    request's tries. The transport is faked: a collect that never finishes."""
+    profile = SnmpProfile(name="t", community=Secret("x"), timeout=0.2, retries=1)
+    probe = ProbeConfig(kind="snmp_printer", interval=10.0, timeout=0.5)
+    dev = DeviceConfig(name="slow", host="127.0.0.1", port=9, snmp=profile, probes=(probe,))
+    assert snmp_deadline(probe, dev.snmp_target()) == pytest.approx(1.4)  # 0.2 s x 2 tries + 1 s
+    assert snmp_deadline(replace(probe, timeout=3.0), dev.snmp_target()) == 3.0
+    sink = ListSink()
+    sched = Scheduler([dev], CollectorSettings(sleep_grace=0), [sink], *parts)
+
+    async def dribble(*args: object, **kw: object) -> Reading:
+        await asyncio.sleep(30)
+        raise AssertionError("not cut")
+
+    monkeypatch.setattr(sched._printer, "collect", dribble)
+    started = asyncio.get_running_loop().time()
+    await sched.poll_once(dev, probe)
+    took = asyncio.get_running_loop().time() - started
+    reading = sink.readings[-1]
+    assert not reading.reachable and reading.status == "unreachable"
+    assert reading.error == "timeout: the poll took longer than 1.4 s"
+    assert 1.3 < took < 3 and reading.cost.duration_s >= 1.3
 
 
 async def test_loop_polls_every_device_and_stops_cleanly(
