@@ -283,9 +283,17 @@ class SnmpClient:
         truncated or "tooBig" GETBULK answer shrinks the repetitions. Never walks past a column.
         """
         cost = cost if cost is not None else Cost()
-        v1 = target.credentials.version == "1"
-        pending: dict[str, str] = {col: col for col in columns}
         out: dict[str, Value] = {}
+        await self._walk(target, {col: col for col in columns}, cost, out)
+        return out
+
+    async def _walk(self, target: SnmpTarget, pending: dict[str, str], cost: Cost,
+                    out: dict[str, Value]) -> None:
+        """Walk the columns of ``pending`` ({column: last OID seen}) into ``out``. An agent
+        whose answer to all of them at once is tooBig even at one repetition (or on v1) gets
+        them in two halves, each walked on from where it stands (old printers have small
+        message size limits)."""
+        v1 = target.credentials.version == "1"
         max_rep = max(1, target.max_repetitions)
         while pending:
             cols = list(pending)
@@ -300,6 +308,11 @@ class SnmpClient:
                 if status == 1 and max_rep > 1:  # tooBig
                     max_rep = max(1, max_rep // 2)
                     continue
+            if status == 1 and len(cols) > 1:  # tooBig, and nothing left to shrink: split
+                half = len(cols) // 2
+                for group in (cols[:half], cols[half:]):
+                    await self._walk(target, {c: pending[c] for c in group}, cost, out)
+                return
             if status:
                 raise SnmpError("snmp_error", f"error-status {status} at index {index}")
             progressed = False
@@ -328,7 +341,6 @@ class SnmpClient:
             if not v1 and len(vbs) < len(cols) * max_rep:
                 # The agent truncated the answer to fit its message size: ask for less.
                 max_rep = max(1, len(vbs) // max(1, len(cols)))
-        return out
 
 
 @functools.lru_cache(maxsize=65536)

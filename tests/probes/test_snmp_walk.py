@@ -1,0 +1,74 @@
+"""The multi-column walk against an agent with a small message size limit.
+
+The transport is faked (``SnmpClient._request``): an agent that holds a few table columns and
+answers tooBig when an answer would carry more varbinds than it fits, as old printers do. The
+walk over real UDP is covered by tests/probes/test_recordings.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from pyasn1.type import univ
+
+from probes.errors import SnmpError
+from probes.snmp import Cost, SnmpClient, SnmpCredentials, SnmpTarget
+
+TABLE = {f"1.3.6.1.2.1.43.11.1.1.{col}.1.{row}": col * 100 + row
+         for col in range(3, 10) for row in range(1, 6)}
+COLUMNS = [f"1.3.6.1.2.1.43.11.1.1.{col}" for col in range(3, 10)]
+END = "1.3.6.1.2.1.43.12.1.1.4.1.1"  # what follows the table
+
+
+def _key(oid: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in oid.split("."))
+
+
+def _next(oid: str) -> tuple[str, Any]:
+    later = sorted((o for o in TABLE if _key(o) > _key(oid)), key=_key)
+    return (later[0], univ.Integer(TABLE[later[0]])) if later else (END, univ.Integer(0))
+
+
+class SmallAgent(SnmpClient):
+    """Answers GETNEXT/GETBULK from TABLE; tooBig (status 1) past ``fits`` varbinds."""
+
+    def __init__(self, fits: int) -> None:
+        super().__init__(engine=None)
+        self.fits = fits
+        self.requests: list[int] = []
+
+    async def _request(self, op: str, target: SnmpTarget, oids: Sequence[str], cost: Cost,
+                       max_rep: int = 0) -> tuple[int, int, list[tuple[str, Any]]]:
+        cost.pdus += 1
+        self.requests.append(len(oids))
+        reps = 1 if op == "next" else max_rep
+        if len(oids) * reps > self.fits and (op == "next" or max_rep == 1
+                                              or len(oids) > self.fits):
+            return 1, 0, []
+        answer: list[tuple[str, Any]] = []
+        cursor = list(oids)
+        for _ in range(reps):
+            for i, oid in enumerate(cursor):
+                cursor[i], value = _next(oid)
+                answer.append((cursor[i], value))
+            if len(answer) + len(oids) > self.fits:
+                break
+        return 0, 0, answer
+
+
+@pytest.mark.parametrize("version", ["1", "2c"])
+async def test_too_big_splits_the_columns(version: str) -> None:
+    agent = SmallAgent(fits=3)
+    target = SnmpTarget("192.0.2.1", credentials=SnmpCredentials(version=version))
+    rows = await agent.walk_columns(target, COLUMNS, Cost())
+    assert rows == TABLE
+    assert max(agent.requests) == len(COLUMNS) and min(agent.requests) <= 3
+
+
+async def test_too_big_for_one_column_is_an_error() -> None:
+    agent = SmallAgent(fits=0)
+    target = SnmpTarget("192.0.2.1", credentials=SnmpCredentials(version="2c"))
+    with pytest.raises(SnmpError, match="error-status 1"):
+        await agent.walk_columns(target, COLUMNS[:1], Cost())
