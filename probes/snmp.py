@@ -152,6 +152,34 @@ class SnmpClient:
         self._engine = engine
         self._prepared: dict[SnmpTarget, tuple[Any, Any, Any]] = {}
         self._rcvbuf_set = False
+        # (ip, port) → answers from there that pysnmp could not decode (it drops them silently,
+        # so without this a device that answers garbage looks like one that does not answer)
+        self.garbled: dict[tuple[str, int], int] = {}
+        if engine is not None:
+            self._watch_parse_errors(engine)
+
+    def _watch_parse_errors(self, engine: SnmpEngine) -> None:
+        """Count undecodable answers per source address: pysnmp's own snmpInASNParseErrs
+        counter, read around each received message."""
+        try:
+            (counter,) = engine.get_mib_builder().import_symbols("__SNMPv2-MIB",
+                                                                 "snmpInASNParseErrs")
+            dispatcher = engine.message_dispatcher
+            receive = dispatcher.receive_message
+        except Exception as err:  # a pysnmp without these internals: no attribution, no harm
+            log.debug("cannot watch SNMP parse errors: %s", err)
+            return
+
+        def counting(snmp_engine: Any, domain: Any, address: Any, whole: Any) -> Any:
+            before = int(counter.syntax)
+            try:
+                return receive(snmp_engine, domain, address, whole)
+            finally:
+                if int(counter.syntax) != before:
+                    key = (str(address[0]), int(address[1]))
+                    self.garbled[key] = self.garbled.get(key, 0) + 1
+
+        dispatcher.receive_message = counting
 
     @classmethod
     async def create(cls) -> SnmpClient:
@@ -217,6 +245,8 @@ class SnmpClient:
         """One request with our retries. Returns (errorStatus, errorIndex, varbinds)."""
         auth, transport, context = await self._prepare(target)
         varbinds = [_object_type(oid) for oid in oids]
+        source = tuple(transport.transport_address)[:2]
+        garbled = self.garbled.get(source, 0)
         for attempt in range(target.retries + 1):
             if attempt:
                 cost.retries += 1
@@ -247,6 +277,9 @@ class SnmpClient:
                 raise SnmpError("snmp_error", str(error_indication))
             return int(error_status), int(error_index), [(str(o), v) for o, v in vbs]
         tries = target.retries + 1
+        if self.garbled.get(source, 0) > garbled:
+            raise SnmpError("malformed_answer", f"{target.host}:{target.port} answered, but "
+                            "not with SNMP that could be decoded")
         raise SnmpTimeout(
             f"no answer from {target.host}:{target.port} ({tries} × {target.timeout:g} s; "
             "device off, wrong address, or wrong community/credentials)"
