@@ -8,6 +8,7 @@ from typing import cast
 
 import pytest
 
+from probes.model import Reading
 from probes.printer import PrinterProbe
 from probes.snmp import SnmpClient, SnmpTarget
 
@@ -29,28 +30,26 @@ async def client() -> AsyncIterator[SnmpClient]:
     c.close()
 
 
-async def test_garbage_answer_is_malformed_not_silence(client: SnmpClient) -> None:
+async def poll(client: SnmpClient, agent: type[asyncio.DatagramProtocol], retries: int
+               ) -> Reading:
+    """One printer poll of a UDP 'agent' on a loopback port of its own."""
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(Garbage, local_addr=("127.0.0.1", 0))
+    transport, _ = await loop.create_datagram_endpoint(agent, local_addr=("127.0.0.1", 0))
     port = transport.get_extra_info("sockname")[1]
     try:
-        reading = await PrinterProbe(client).collect(
-            SnmpTarget("127.0.0.1", port, timeout=0.3, retries=1))
+        return await PrinterProbe(client).collect(
+            SnmpTarget("127.0.0.1", port, timeout=0.3, retries=retries))
     finally:
         transport.close()
+
+
+async def test_garbage_answer_is_malformed_not_silence(client: SnmpClient) -> None:
+    reading = await poll(client, Garbage, retries=1)
     assert not reading.reachable and reading.status == "unreachable"
     assert reading.error and reading.error.startswith("malformed_answer"), reading.error
     assert reading.cost.pdus == 2
 
 
 async def test_silence_is_still_a_timeout(client: SnmpClient) -> None:
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
-                                                       local_addr=("127.0.0.1", 0))
-    port = transport.get_extra_info("sockname")[1]
-    try:
-        reading = await PrinterProbe(client).collect(
-            SnmpTarget("127.0.0.1", port, timeout=0.3, retries=0))
-    finally:
-        transport.close()
+    reading = await poll(client, asyncio.DatagramProtocol, retries=0)
     assert reading.error and reading.error.startswith("timeout"), reading.error
