@@ -124,6 +124,10 @@ class DeviceConfig:
     snmp: SnmpProfile = DEFAULT_SNMP_PROFILE
     probes: tuple[ProbeConfig, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
+    # The device's own time zone (its ``timezone`` key, or its ``defaults.<kind>``'s), None when
+    # it has none. ``schedule.timezone`` is the zone in effect: this one, else the site's, else
+    # UTC (:func:`collector.faults.effective_schedule`).
+    timezone: str | None = None
     schedule: Schedule = field(default_factory=Schedule)
 
     def snmp_target(self) -> SnmpTarget:

@@ -55,6 +55,7 @@ from collector.config import (
     WebhookConfig,
     WeeklyWindow,
 )
+from collector.storage.lineproto import RESERVED_TAGS
 from probes.errors import ConfigError
 from probes.secret import Secret
 from probes.snmp import AUTH_PROTOCOLS, PRIV_PROTOCOLS
@@ -80,6 +81,7 @@ _CONSTRUCT = SafeConstructor()  # YAML 1.1 int/float/bool rules (0x10, 1_000, ye
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _T = TypeVar("_T")
 _TAG_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OWN_TAGS = ", ".join(sorted(RESERVED_TAGS - {"time"}))
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+")
@@ -95,18 +97,18 @@ _FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "satu
 _TOP_KEYS = ("collector", "storage", "snmp_profiles", "defaults", "sites", "devices", "tickets",
              "notifications")
 _COLLECTOR_KEYS = ("listen", "state_dir", "max_concurrency", "jitter", "sleep_grace", "api_token")
-_STORAGE_COMMON = ("backend", "url", "batch_size", "flush_interval", "timeout", "spool_dir",
-                   "spool_max_bytes")
+_STORAGE_COMMON = ("backend", "url", "token", "batch_size", "flush_interval", "timeout",
+                   "spool_dir", "spool_max_bytes")
 _STORAGE_ONLY = {"database": "influxdb_v1", "retention_policy": "influxdb_v1",
                  "username": "influxdb_v1", "password": "influxdb_v1",
                  "create_database": "influxdb_v1",
-                 "org": "influxdb_v2", "bucket": "influxdb_v2", "token": "influxdb_v2"}
+                 "org": "influxdb_v2", "bucket": "influxdb_v2"}
 _PROFILE_KEYS = ("version", "community", "user", "auth_protocol", "auth_key", "priv_protocol",
                  "priv_key", "context", "timeout", "retries", "max_repetitions")
 _V3_ONLY = ("user", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "context")
 _SITE_KEYS = ("timezone", "business_hours", "maintenance")
 _DEVICE_FIELD_KEYS = ("port", "site", "location", "tags", "snmp", "community", "probes",
-                      "thresholds", "maintenance", "business_hours")
+                      "thresholds", "timezone", "maintenance", "business_hours")
 _DEVICE_KEYS = ("name", "host", "kind", "parent", *_DEVICE_FIELD_KEYS)
 _PROBE_KEYS = ("kind", "interval", "timeout", "port", "url", "expect_status", "full_every")
 _PROBE_ONLY = {"port": "tcp", "url": "http", "expect_status": "http", "full_every": "snmp_printer"}
@@ -232,6 +234,7 @@ class _Fields:
     community: Secret | None = None
     probes: tuple[ProbeConfig, ...] | None = None
     thresholds: tuple[Threshold, ...] | None = None
+    timezone: str | None = None
     maintenance: tuple[MaintenanceWindow, ...] | None = None
     business_hours: tuple[WeeklyWindow, ...] | None = None
 
@@ -251,6 +254,7 @@ class _Fields:
             community=own.community or self.community,
             probes=own.probes if own.probes is not None else self.probes,
             thresholds=thresholds,
+            timezone=own.timezone or self.timezone,
             maintenance=(self.maintenance or ()) + (own.maintenance or ()),
             business_hours=own.business_hours if own.business_hours is not None
             else self.business_hours,
@@ -782,6 +786,10 @@ class _Loader:
                 missing = "password" if "username" in m.values else "username"
                 self.error(m.node, _join(path, missing),
                            "username and password go together: give both or neither")
+            if backend == "influxdb_v1" and "token" in m.values and (
+                    "username" in m.values or "password" in m.values):
+                self.error(m.keys["token"], _join(path, "token"),
+                           "give either token or username and password, not both")
         return StorageConfig(**kw)
 
     def read_profiles(self, node: Node, path: str) -> None:
@@ -935,6 +943,7 @@ class _Loader:
             "community": self.secret,
             "probes": self.probes,
             "thresholds": self.thresholds,
+            "timezone": self.timezone,
             "maintenance": self.maintenance,
             "business_hours": self.business_hours,
         })
@@ -971,6 +980,11 @@ class _Loader:
             if not _TAG_KEY.fullmatch(key):
                 self.error(m.keys[key], sub, "a tag name may only use letters, digits and '_' "
                            "(not starting with a digit)")
+                continue
+            if key in RESERVED_TAGS:
+                self.error(m.keys[key], sub, f"{key!r} is a reserved tag name (Fleetwatch writes "
+                           f"{_OWN_TAGS} itself, and InfluxDB refuses a tag named time); "
+                           "pick another name")
                 continue
             value = self.text(value_node, sub)
             if value is not None:
@@ -1094,7 +1108,7 @@ class _Loader:
                 continue
             f = defaults.get(d.kind, _Fields()).under(d.fields)
             site = self.sites.get(f.site) if f.site else None
-            tz = site.timezone if site else "UTC"
+            tz = f.timezone or (site.timezone if site else "UTC")  # device > site > UTC
             schedule = Schedule(
                 business_hours=f.business_hours if f.business_hours is not None
                 else (site.business_hours if site else ()),
@@ -1111,7 +1125,7 @@ class _Loader:
             out.append(DeviceConfig(
                 name=d.name, host=d.host, kind=d.kind, port=f.port or 161, site=f.site,
                 location=f.location, tags=MappingProxyType(f.tags or {}), parent=d.parent,
-                snmp=profile,
+                snmp=profile, timezone=f.timezone,
                 probes=f.probes if f.probes is not None else DEFAULT_PROBES[d.kind],
                 thresholds=f.thresholds or (), schedule=schedule,
             ))

@@ -26,7 +26,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -356,14 +356,22 @@ def _zone(name: str) -> dt.tzinfo:
 
 def effective_schedule(device: DeviceConfig, sites: Mapping[str, Schedule]) -> Schedule:
     """The device's schedule, completed from its site's: the config loader already merges the
-    two, but hand-built configs (and tests) may give only the site's."""
+    two, but hand-built configs (and tests) may give only the site's.
+
+    Time zone: the device's own (``device.timezone``), else a zone set on its schedule, else
+    its site's, else UTC. An explicit device ``timezone: UTC`` wins over the site's zone."""
     site = sites.get(device.site) if device.site else None
     own = device.schedule
+    if device.timezone is not None:
+        tz = device.timezone
+    elif own.timezone != "UTC" or site is None:
+        tz = own.timezone
+    else:
+        tz = site.timezone
     if site is None:
-        return own
+        return own if tz == own.timezone else replace(own, timezone=tz)
     hours = own.business_hours or site.business_hours
     maintenance = tuple(dict.fromkeys((*own.maintenance, *site.maintenance)))
-    tz = site.timezone if own.timezone == "UTC" else own.timezone
     return Schedule(business_hours=hours, maintenance=maintenance, timezone=tz)
 
 

@@ -114,11 +114,21 @@ class _Rejected(StorageError):
         self.body = body
 
 
+# The server's own words for a write target that does not exist, at the START of its message:
+# 1.x "database not found: \"x\"" / "retention policy not found: x", 2.x "bucket \"x\" not
+# found". Anchored because a refusal quotes the refused line ("unable to parse '…'"), and a line
+# may hold any text ("Toner not found").
+_TARGET_MISSING = re.compile(
+    r"(?:database not found|retention policy not found|bucket\b[^\n]*?\bnot found)",
+    re.IGNORECASE)
+
+
 def _classify(status: int, body: str) -> StorageError:
     message = server_message(body)
-    if status == 404 and "database not found" in message:
+    missing = _TARGET_MISSING.match(message) is not None
+    if status == 404 and message.lower().startswith("database not found"):
         return _DatabaseMissing(f"HTTP 404: {message}")
-    if status in (400, 413, 422) and "not found" not in message:
+    if status in (400, 413, 422) and not missing:
         return _Rejected(status, message, body)
     if status >= 500 or status in (408, 429):
         return _Unavailable(f"HTTP {status}: {message}")
@@ -133,7 +143,8 @@ class _Transport(Protocol):
 
 
 class _V1Transport:
-    """``POST /write?db=…&rp=…&precision=ns`` (InfluxDB 1.x, and the v1 API of 2.x/3.x)."""
+    """``POST /write?db=…&rp=…&precision=ns`` (InfluxDB 1.x, and the v1 API of 2.x/3.x);
+    auth from :func:`~collector.storage.query.auth_headers` (basic, or ``Token`` for 2.x/3.x)."""
 
     def __init__(self, cfg: StorageConfig, session: aiohttp.ClientSession, owns_session: bool) -> None:
         self._url = cfg.url.rstrip("/") + "/write"
@@ -171,7 +182,8 @@ class _V2Transport:
     def __init__(self, cfg: StorageConfig) -> None:
         from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 
-        self._bucket = cfg.bucket or cfg.database
+        assert cfg.bucket is not None  # create() checks
+        self._bucket = cfg.bucket
         self._org = cfg.org or ""
         self._timeout = cfg.timeout
         token = cfg.token.reveal() if cfg.token is not None else ""  # "": no auth header
@@ -260,13 +272,15 @@ class InfluxWriter:
         which keeps its own session. With ``cfg.create_database`` (v1) the database is created
         now, or before the first write if InfluxDB is not there yet.
 
-        Raises StorageError for an unknown backend, a bad batch size, or a spool directory that
-        cannot be used (or that another writer holds).
+        Raises StorageError for an unknown backend, a bad batch size, a v2 backend without a
+        bucket, or a spool directory that cannot be used (or that another writer holds).
         """
         if cfg.backend not in BACKENDS:
             raise StorageError(f"storage backend {cfg.backend!r} is not one of {', '.join(BACKENDS)}")
         if cfg.batch_size < 1 or cfg.flush_interval <= 0 or cfg.timeout <= 0:
             raise StorageError("storage batch_size, flush_interval and timeout must be positive")
+        if cfg.backend == "influxdb_v2" and not cfg.bucket:
+            raise StorageError("storage backend influxdb_v2 needs a bucket")
         spool = await asyncio.to_thread(Spool.open, cfg.spool_dir or state_dir / "spool",
                                         cfg.spool_max_bytes)
         transport: _Transport

@@ -32,7 +32,7 @@ FLOAT: Final = "float"
 STRING: Final = "string"
 BOOLEAN: Final = "boolean"
 
-# Tags on every line of a device (plus the device's own config ``tags``; ours win on a clash).
+# Tags on every line of a device (plus the device's own config ``tags``, see RESERVED_TAGS).
 DEVICE_TAGS: Final = ("device", "kind", "site")
 
 # measurement → (extra tags, {field: type}). The single source of truth for the schema.
@@ -59,6 +59,13 @@ SCHEMA: Final[dict[str, tuple[tuple[str, ...], dict[str, str]]]] = {
     # reading.metrics of non-printer probes (ping rtt_ms, http status_code, ...): all floats.
     "metrics": (("probe",), {"*": FLOAT}),
 }
+
+# Tag names a device's config ``tags`` may not use: every tag key Fleetwatch writes itself (a
+# second "type" or "supply" would make InfluxDB refuse the line: "duplicate tags"), and "time",
+# which InfluxDB refuses as a tag key. The config loader rejects them; :func:`device_tags` also
+# leaves them out of hand-built configs.
+RESERVED_TAGS: Final = frozenset(
+    {*DEVICE_TAGS, *(tag for tags, _ in SCHEMA.values() for tag in tags), "time"})
 
 # Strings longer than this (error texts, odd descriptions) are cut: a field is not a log.
 MAX_STRING = 1024
@@ -183,9 +190,10 @@ class _Fields:
 
 def device_tags(device: DeviceConfig) -> list[tuple[str, str | None]]:
     """The identity tags of every line of ``device``: its config ``tags`` first, then
-    device, kind and site (which win over a config tag of the same name)."""
+    device, kind and site. A config tag with a :data:`RESERVED_TAGS` name (the loader refuses
+    them; a hand-built config may have one) is left out, so no line has a tag twice."""
     ours = {"device": device.name, "kind": device.kind, "site": device.site}
-    return [*((k, v) for k, v in device.tags.items() if k not in ours), *ours.items()]
+    return [*((k, v) for k, v in device.tags.items() if k not in RESERVED_TAGS), *ours.items()]
 
 
 def reading_lines(reading: Reading, device: DeviceConfig) -> list[str]:

@@ -8,6 +8,7 @@ Timestamps come back as integer nanoseconds (``epoch=ns``).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any
 
@@ -24,7 +25,9 @@ def auth_headers(cfg: StorageConfig) -> dict[str, str]:
     """The ``Authorization`` header for the v1 API (``/write``, ``/query``), or none."""
     if cfg.username is not None:
         password = cfg.password.reveal() if cfg.password is not None else ""
-        return {"Authorization": aiohttp.BasicAuth(cfg.username, password).encode()}
+        # by hand: aiohttp.BasicAuth is deprecated, and encode_basic_auth needs aiohttp 3.14
+        pair = base64.b64encode(f"{cfg.username}:{password}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {pair}"}
     if cfg.token is not None:
         return {"Authorization": f"Token {cfg.token.reveal()}"}
     return {}

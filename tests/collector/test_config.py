@@ -16,6 +16,7 @@ import pytest
 
 from collector.config import DEFAULT_SNMP_PROFILE, ProbeConfig, Threshold, WeeklyWindow
 from collector.config_loader import ConfigErrors, load_config
+from collector.storage.lineproto import DEVICE_TAGS, SCHEMA
 from probes.errors import ConfigError
 from probes.secret import Secret
 
@@ -40,6 +41,12 @@ def errors_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> C
         load_config(path, env=env or {})
     return info.value
 
+
+# Every tag key a line can carry, from the schema itself (not a second list), minus "time".
+RESERVED_TAGS = {*DEVICE_TAGS, *(t for tags, _ in SCHEMA.values() for t in tags)}
+RESERVED_TAG_MESSAGE = (
+    "{name!r} is a reserved tag name (Fleetwatch writes " + ", ".join(sorted(RESERVED_TAGS))
+    + " itself, and InfluxDB refuses a tag named time); pick another name")
 
 # (id, YAML with the error line marked "#<", key path, message)
 CASES = [
@@ -355,6 +362,39 @@ CASES = [
     ("bad tag name", DEV.replace("}", ", tags: {cost centre: a}}  #<"),
      "devices[0].tags.cost centre",
      "a tag name may only use letters, digits and '_' (not starting with a digit)"),
+    ("tag name Fleetwatch writes itself", """\
+        devices:
+          - name: p1
+            host: 10.0.0.1
+            tags:
+              floor: "2"
+              type: laser  #<
+        """, "devices[0].tags.type", RESERVED_TAG_MESSAGE.format(name="type")),
+    ("tag name InfluxDB refuses", "defaults:\n  printer:\n    tags: {time: x}  #<\n",
+     "defaults.printer.tags.time", RESERVED_TAG_MESSAGE.format(name="time")),
+    ("device tag named like the device tag",
+     DEV.replace("}", ", tags: {device: x}}  #<"), "devices[0].tags.device",
+     RESERVED_TAG_MESSAGE.format(name="device")),
+    ("unknown device time zone", """\
+        devices:
+          - name: p1
+            host: 10.0.0.1
+            timezone: Europe/Pariss  #<
+        """, "devices[0].timezone", "unknown time zone 'Europe/Pariss' (IANA names like "
+     "Europe/Berlin); did you mean 'Europe/Paris'?"),
+    ("unknown time zone in defaults", "defaults:\n  copier:\n    timezone: CET+1  #<\n",
+     "defaults.copier.timezone", "unknown time zone 'CET+1' (IANA names like Europe/Berlin); "
+     "did you mean 'CET'?"),
+    ("v1 token and username", """\
+        storage:
+          backend: influxdb_v1
+          username: u
+          password: p
+          token: t  #<
+        """, "storage.token", "give either token or username and password, not both"),
+    ("v2 database", "storage:\n  backend: influxdb_v2\n  database: d  #<\n  org: o\n"
+     "  bucket: b\n  token: t\n", "storage.database",
+     "applies to backend influxdb_v1 only (backend is influxdb_v2)"),
     ("defaults for an unknown kind", "defaults:\n  printers: {}  #<\n", "defaults.printers",
      "unknown key; did you mean 'printer'?"),
     ("error inside defaults", """\
@@ -491,7 +531,9 @@ def load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> object
 def test_example_file_loads() -> None:
     config = load_config(EXAMPLE, env={})
     assert config.path == EXAMPLE.resolve()
-    assert len(config.devices) == 6 and set(config.sites) == {"hq", "branch"}
+    assert len(config.devices) == 7 and set(config.sites) == {"hq", "branch"}
+    home = config.device("home-office-printer-1")
+    assert home is not None and home.site is None and home.schedule.timezone == "Europe/Lisbon"
     assert config.storage.backend == "influxdb_v1"
     assert config.storage.spool_max_bytes == 256 * 2**20
     assert config.collector.sleep_grace == 300.0
@@ -583,6 +625,53 @@ def test_defaults_merge_under_devices(tmp_path: Path) -> None:
         dt.datetime(2030, 1, 1, tzinfo=berlin), dt.datetime(2030, 2, 1, 10, tzinfo=dt.UTC),
         dt.datetime(2030, 3, 1, 10, tzinfo=berlin)]
     assert config.sites["hq"].maintenance[0].end == dt.datetime(2030, 1, 2, tzinfo=berlin)
+
+
+def test_device_time_zone(tmp_path: Path) -> None:
+    """timezone: device > defaults.<kind> > site > UTC; naive maintenance times of the device
+    and of its defaults take that zone, the site's windows keep the site's."""
+    config = load_config(write(tmp_path, """\
+        sites:
+          hq:
+            timezone: Europe/Berlin
+            business_hours: [{days: mon-fri, start: "08:00", end: "18:00"}]
+            maintenance: [{start: 2030-01-01 00:00, end: 2030-01-02 00:00}]
+        defaults:
+          copier: {timezone: America/New_York}
+        devices:
+          - name: p1
+            host: 10.0.0.1
+            site: hq
+            timezone: Asia/Tokyo
+            maintenance: [{start: 2030-03-01 10:00, end: 2030-03-01 12:00}]
+          - {name: p2, host: 10.0.0.2, site: hq}
+          - {name: p3, host: 10.0.0.3, timezone: UTC, site: hq}
+          - {name: c1, host: 10.0.0.4, kind: copier, site: hq}
+          - {name: c2, host: 10.0.0.5, kind: copier, timezone: Europe/Paris}
+          - {name: p4, host: 10.0.0.6}
+        """), env={})
+    zones = {d.name: (d.timezone, d.schedule.timezone) for d in config.devices}
+    assert zones == {"p1": ("Asia/Tokyo", "Asia/Tokyo"), "p2": (None, "Europe/Berlin"),
+                     "p3": ("UTC", "UTC"), "c1": ("America/New_York", "America/New_York"),
+                     "c2": ("Europe/Paris", "Europe/Paris"), "p4": (None, "UTC")}
+    p1 = config.devices[0]
+    assert p1.schedule.business_hours == config.sites["hq"].business_hours
+    assert [w.start for w in p1.schedule.maintenance] == [
+        dt.datetime(2030, 1, 1, tzinfo=ZoneInfo("Europe/Berlin")),
+        dt.datetime(2030, 3, 1, 10, tzinfo=ZoneInfo("Asia/Tokyo"))]
+
+
+def test_reserved_tag_names_are_documented() -> None:
+    row = next(ln for ln in DOCS.read_text().splitlines() if ln.startswith("| `tags` |"))
+    assert set(re.findall(r"`(\w+)`", row.split("Not allowed:", 1)[1])) == {*RESERVED_TAGS, "time"}
+
+
+def test_influxdb_v1_token(tmp_path: Path) -> None:
+    """The v1 API of InfluxDB 2.x/3.x takes a token (sent as ``Authorization: Token``)."""
+    config = load_config(write(tmp_path, """\
+        storage: {backend: influxdb_v1, database: fleet, token: {env: INFLUX_TOKEN}}
+        """), env={"INFLUX_TOKEN": "tok-123"})
+    assert config.storage.token == Secret("tok-123") and config.storage.username is None
 
 
 @pytest.mark.parametrize(("written", "seconds"), [
@@ -747,7 +836,7 @@ def fleetwatch(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 def test_cli_config_check_ok() -> None:
     proc = fleetwatch("config", "check", str(EXAMPLE))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "config OK: 6 devices, 2 sites, 2 SNMP profiles\n"
+    assert proc.stdout == "config OK: 7 devices, 2 sites, 2 SNMP profiles\n"
     assert proc.stderr == ""
 
 

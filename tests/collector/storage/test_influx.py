@@ -30,6 +30,7 @@ from collector.storage.lineproto import reading_lines
 from collector.storage.query import InfluxQuery
 from collector.storage.spool import Spool
 from probes.model import Supply
+from probes.secret import Secret
 from tests.collector.storage.samples import device, printer_reading
 
 FAST = Backoff(initial=0.05, maximum=0.4, attempts=2)
@@ -82,6 +83,7 @@ class Recorder:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.accepted: list[str] = []
+        self.authorization: list[str] = []  # the Authorization header of each /write
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -102,6 +104,8 @@ class Recorder:
         body = await request.read()
         headers = {k: v for k, v in request.headers.items()
                    if k.lower() in ("authorization", "content-type")}
+        if request.path == "/write":
+            self.authorization.append(request.headers.get("Authorization", ""))
         try:
             async with self._session.request(request.method, self.upstream + request.path_qs,
                                              data=body, headers=headers) as resp:
@@ -373,3 +377,42 @@ async def test_a_silent_server_times_out_and_the_lines_are_kept(tmp_path: Path) 
         server.close()
         await server.wait_closed()
     assert writer.stats.retries == 1 and writer.stats.spooled == 5 and writer.stats.written == 0
+
+
+async def test_not_found_inside_a_refused_line_is_not_a_missing_database(
+        influxd: Influxd, query: InfluxQuery, tmp_path: Path) -> None:
+    # 1.x quotes the refused line in its error ("unable to parse '…': duplicate tags"): text
+    # inside that line (a supply description) must not read as "database not found".
+    db = unique_db()
+    writer = await InfluxWriter.create(v1(influxd.url, db, batch_size=1000), tmp_path,
+                                       backoff=FAST)
+    ns = int(T0) * 10**9
+    bad = f'supply,device=p1,type=laser,type=toner description="Toner not found" {ns}'
+    await writer.write_lines([*good(0, 10), bad, *good(10, 20)])
+    await writer.flush()
+    await writer.write_lines(good(20, 30))  # and the writer keeps storing afterwards
+    await writer.close()
+    assert writer.stats.available
+    assert writer.stats.written == 30 and writer.stats.dropped_malformed == 1
+    assert writer.stats.spooled == 0 and not spool_segments(tmp_path)
+    rows = await query.query('SELECT COUNT("n") FROM "good"', db=db)
+    assert rows[0]["count"] == 30
+    assert await query.query('SELECT * FROM "supply"', db=db) == []
+
+
+@pytest.mark.parametrize(("auth", "header"), [
+    ({"token": Secret("tok-123")}, "Token tok-123"),  # the v1 API of InfluxDB 2.x/3.x
+    ({"username": "fw", "password": Secret("pw")}, "Basic Znc6cHc="),
+])
+async def test_v1_authenticates_with_a_token_or_a_password(
+        influxd: Influxd, query: InfluxQuery, tmp_path: Path, auth: dict[str, Any],
+        header: str) -> None:
+    db = unique_db()
+    recorder = await Recorder(influxd.url).start()
+    try:
+        writer = await InfluxWriter.create(v1(recorder.url, db, **auth), tmp_path, backoff=FAST)
+        await writer.write_lines(seq_lines(0, 5))
+        await writer.close()
+    finally:
+        await recorder.stop()
+    assert writer.stats.written == 5 and recorder.authorization == [header]

@@ -1,22 +1,28 @@
 """The v2 write API (/api/v2/write via influxdb-client's async writer) against a real
-VictoriaMetrics, which accepts it and stores ``<measurement>_<field>`` metrics (numbers only)."""
+VictoriaMetrics, which accepts it and stores ``<measurement>_<field>`` metrics (numbers only),
+and against a small 2.x-style server on loopback for refusals (VictoriaMetrics skips bad lines
+itself and answers 204, so it cannot show how the writer handles a refused point)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
+from aiohttp import web
 
 from collector.config import StorageConfig
 from collector.lab import VictoriaMetrics, free_port
+from collector.storage import StorageError
 from collector.storage.influx import Backoff, InfluxWriter
 from collector.storage.lineproto import reading_lines, time_ns
 from probes.secret import Secret
-from tests.collector.storage.samples import device, printer_reading
+from tests.collector.storage.samples import device, parse_line, printer_reading
 
 FAST = Backoff(initial=0.05, maximum=0.4, attempts=2)
 
@@ -99,3 +105,109 @@ async def test_v2_outage_spools_then_replays(victoria: VictoriaMetrics, tmp_path
     assert back.stats.replayed == away.stats.spooled == back.stats.written
     ups = await export(victoria, f'{{__name__="availability_up",site="{run}"}}', samples=4)
     assert [s["values"] for s in ups] == [[1, 1, 1, 1]]
+
+
+class Influx2Like:
+    """``POST /api/v2/write`` answering the way InfluxDB 2.x OSS does (http/write_handler.go):
+    - a line that does not parse refuses the whole request: 400
+      ``{"code": "invalid", "message": "unable to parse '<line>': <reason>"}``, nothing stored;
+    - a point whose field type differs from the stored one is dropped alone and the others are
+      stored: 422 ``{"code": "unprocessable entity", "message": "failure writing points to
+      database: partial write: field type conflict: … dropped=N"}``.
+    Parsing is the independent reference parser of ``samples``; ``stored`` holds the accepted
+    lines in arrival order."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.stored: list[str] = []
+        self.requests = 0
+        self.types: dict[tuple[str, str], str] = {}
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> Influx2Like:
+        app = web.Application()
+        app.router.add_post("/api/v2/write", self._write)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @staticmethod
+    def _error(status: int, code: str, message: str) -> web.Response:
+        return web.json_response({"code": code, "message": message}, status=status)
+
+    async def _write(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        if request.headers.get("Authorization") != f"Token {self.token}":
+            return self._error(401, "unauthorized", "unauthorized access")
+        if request.query.get("bucket") != "printers" or request.query.get("org") != "fleet":
+            return self._error(404, "not found", f'bucket "{request.query.get("bucket")}" '
+                               "not found")
+        lines = [ln for ln in (await request.text()).split("\n") if ln]
+        points = []
+        for line in lines:
+            try:
+                points.append((line, parse_line(line)))
+            except (ValueError, IndexError):
+                return self._error(400, "invalid", f"unable to parse '{line}': missing fields")
+        conflicts = []
+        for line, (measurement, _, fields, _) in points:
+            clash = [(name, kind, self.types[(measurement, name)])
+                     for name, (kind, _) in fields.items()
+                     if self.types.get((measurement, name), kind) != kind]
+            if clash:
+                conflicts.append((measurement, *clash[0]))
+                continue
+            for name, (kind, _) in fields.items():
+                self.types[(measurement, name)] = kind
+            self.stored.append(line)
+        if conflicts:
+            measurement, name, got, have = conflicts[0]
+            return self._error(
+                422, "unprocessable entity",
+                "failure writing points to database: partial write: field type conflict: "
+                f'input field "{name}" on measurement "{measurement}" is type {got}, already '
+                f"exists as type {have} dropped={len(conflicts)}")
+        return web.Response(status=204)
+
+
+async def test_v2_a_refused_point_is_dropped_alone(tmp_path: Path) -> None:
+    server = await Influx2Like("s3cret").start()
+    ns = 1_795_000_000 * 10**9
+    ok = [f"good,t=x n={k}i {ns + k}" for k in range(30)]
+    try:
+        cfg = replace(v2(server.url), token=Secret("s3cret"), batch_size=1000)
+        writer = await InfluxWriter.create(cfg, tmp_path, backoff=FAST)
+        await writer.write_lines([*ok[:5], f"typed f=1i {ns}"])
+        await writer.flush()
+        # a field type conflict mid-batch: 2.x stores the rest and says how many it dropped
+        await writer.write_lines([*ok[5:10], f'typed f="Toner not found" {ns + 1}', *ok[10:15]])
+        await writer.flush()
+        assert writer.stats.dropped_malformed == 1
+        # an unparsable line: 2.x refuses the whole request quoting the line, the writer
+        # bisects to the bad one (whose text must not read as "bucket not found")
+        bad = 'supply,device=p1 description="Toner not found" soon'
+        await writer.write_lines([*ok[15:20], bad, *ok[20:25]])
+        await writer.flush()
+        assert writer.stats.dropped_malformed == 2
+        await writer.write_lines(ok[25:])
+        await writer.close()
+    finally:
+        await server.stop()
+    assert writer.stats.available and writer.stats.spooled == 0
+    assert writer.stats.written == 31 and writer.stats.dropped_malformed == 2
+    assert [ln for ln in server.stored if ln.startswith("good")] == ok  # each once, in order
+    assert [ln for ln in server.stored if ln.startswith("typed")] == [f"typed f=1i {ns}"]
+
+
+async def test_v2_needs_a_bucket(tmp_path: Path) -> None:
+    # no fallback to `database` (a v1 key): the loader requires bucket, and so does the writer
+    with pytest.raises(StorageError, match="needs a bucket"):
+        await InfluxWriter.create(replace(v2("http://127.0.0.1:1"), bucket=None), tmp_path)

@@ -24,7 +24,15 @@ from collector.config import (
     TicketSettings,
     WeeklyWindow,
 )
-from collector.faults import CATALOGUE, FaultEngine, observe, suppression, threshold_level
+from collector.config_loader import load_config
+from collector.faults import (
+    CATALOGUE,
+    FaultEngine,
+    effective_schedule,
+    observe,
+    suppression,
+    threshold_level,
+)
 from collector.tickets.store import Ticket, TicketQuery, TicketStore
 from probes import printer_mib as mib
 from probes.model import Reading
@@ -300,6 +308,54 @@ async def test_business_hours(store: TicketStore) -> None:
     ticket = await store.get(1)
     assert ticket.created_at == monday_8 and "outside business hours" in ticket.details[
         "held"]["reason"]
+
+
+WEEKDAYS_8_18 = (WeeklyWindow(frozenset(range(5)), dt.time(8), dt.time(18)),)
+# Monday 2027-01-18 08:00 in Tokyo (UTC+9): Sunday 23:00 UTC, Monday 00:00 in Berlin (UTC+1).
+MONDAY_8_TOKYO = dt.datetime(2027, 1, 17, 23, 0, tzinfo=dt.UTC).timestamp()
+
+
+def _tokyo_printer(how: str, tmp_path: Any) -> tuple[DeviceConfig, dict[str, Schedule]]:
+    berlin = {"hq": Schedule(business_hours=WEEKDAYS_8_18, timezone="Europe/Berlin")}
+    if how == "no site":  # the device's own hours and zone, nothing from a site
+        return replace(PRINTER, timezone="Asia/Tokyo",
+                       schedule=Schedule(business_hours=WEEKDAYS_8_18)), {}
+    if how == "site elsewhere":  # the site's hours, counted in the device's zone
+        return replace(PRINTER, site="hq", timezone="Asia/Tokyo"), berlin
+    path = tmp_path / "fleet.yaml"  # through the loader, as `fleetwatch collector` does
+    path.write_text(
+        "sites:\n  hq:\n    timezone: Europe/Berlin\n"
+        "    business_hours: [{days: mon-fri, start: '08:00', end: '18:00'}]\n"
+        "devices:\n  - {name: p1, host: 192.0.2.1, site: hq, timezone: Asia/Tokyo}\n")
+    config = load_config(path, env={})
+    return config.devices[0], dict(config.sites)
+
+
+@pytest.mark.parametrize("how", ["no site", "site elsewhere", "loaded"])
+async def test_business_hours_in_the_devices_own_zone(store: TicketStore, tmp_path: Any,
+                                                      how: str) -> None:
+    dev, sites = _tokyo_printer(how, tmp_path)
+    schedule = effective_schedule(dev, sites)
+    assert schedule.timezone == "Asia/Tokyo" and schedule.business_hours == WEEKDAYS_8_18
+    assert suppression(schedule, MONDAY_8_TOKYO - 1) == "outside business hours (Asia/Tokyo)"
+    clock = Clock(MONDAY_8_TOKYO - 120)
+    engine = FaultEngine(store, SETTINGS, sites=sites, devices=(dev,), now=clock)
+    for t in (MONDAY_8_TOKYO - 120, MONDAY_8_TOKYO - 60):  # Sunday night in Tokyo: held
+        clock.now = t
+        await engine.handle(JAM, dev)
+    assert (await store.find(TicketQuery()))[1] == 0 and engine.stats.held == 1
+    clock.now = MONDAY_8_TOKYO  # still Sunday in UTC and midnight in Berlin
+    await engine.handle(JAM, dev)
+    ticket = await store.get(1)
+    assert ticket.created_at == MONDAY_8_TOKYO
+    assert ticket.details["held"]["reason"] == "outside business hours (Asia/Tokyo)"
+
+
+def test_an_explicit_utc_device_zone_beats_the_sites() -> None:
+    sites = {"hq": Schedule(business_hours=WEEKDAYS_8_18, timezone="Europe/Berlin")}
+    assert effective_schedule(replace(PRINTER, site="hq", timezone="UTC"), sites).timezone == "UTC"
+    assert effective_schedule(replace(PRINTER, site="hq"), sites).timezone == "Europe/Berlin"
+    assert effective_schedule(PRINTER, sites).timezone == "UTC"
 
 
 async def test_restart_resumes_without_duplicates(tmp_path: Any) -> None:
