@@ -10,8 +10,10 @@ import argparse
 import asyncio
 import importlib
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from probes.errors import FleetwatchError
 from probes.model import Reading
@@ -26,14 +28,54 @@ COMMAND_MODULES: tuple[str, ...] = ("collector.cmd_run", "collector.cmd_demo", "
 
 # Nagios plugin convention.
 EXIT_CODES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3, "unreachable": 3}
+# Bounds of `check`'s numbers: a try longer than a minute, or more than 10 retries, is a typo.
+MAX_TIMEOUT_S = 60.0
+MAX_RETRIES = 10
 
 
-def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+class Parser(argparse.ArgumentParser):
+    """argparse's parser; one whose ``nagios_errors`` is set (``check``) reports a bad argument as
+    one line and exit 3, Nagios UNKNOWN: argparse's exit 2 with a usage block would read as
+    CRITICAL. Other sub-commands keep argparse's behaviour."""
+
+    nagios_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if self.nagios_errors:
+            self.exit(EXIT_CODES["unknown"], f"{self.prog}: {message}\n")
+        super().error(message)
+
+
+def _number(kind: Callable[[str], float], valid: Callable[[float], bool], what: str
+            ) -> Callable[[str], float]:
+    """An argparse ``type``: ``kind(text)`` if it is finite and ``valid``, else a one-line error."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not (math.isfinite(value) and valid(value)):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return parse
+
+
+# float() takes "nan", "inf" and "1e12", and pysnmp fails on them with a traceback.
+_timeout = _number(float, lambda v: 0 < v <= MAX_TIMEOUT_S,
+                   f"a number of seconds > 0 and <= {MAX_TIMEOUT_S:g}")
+_retries = _number(int, lambda v: 0 <= v <= MAX_RETRIES, f"a whole number from 0 to {MAX_RETRIES}")
+_port = _number(int, lambda v: 0 < v < 65536, "a port number from 1 to 65535")
+
+
+def _add_check(sub: argparse._SubParsersAction[Parser]) -> Parser:
     p = sub.add_parser("check", help="poll one printer or copier once and show its health",
                        description="Poll one printer/copier over SNMP. Exit codes follow the "
-                       "Nagios plugin convention: 0 ok, 1 warning, 2 critical, 3 unknown.")
+                       "Nagios plugin convention: 0 ok, 1 warning, 2 critical, 3 unknown "
+                       "(also for bad arguments).")
+    p.nagios_errors = True
     p.add_argument("host")
-    p.add_argument("--port", type=int, default=161)
+    p.add_argument("--port", type=_port, default=161)
     p.add_argument("--snmp-version", choices=["1", "2c", "3"], default=None,
                    help="default: 3 when --v3-user is given, else 2c")
     p.add_argument("--community", default="public")
@@ -43,14 +85,17 @@ def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--priv-proto", choices=sorted(PRIV_PROTOCOLS), type=str.lower)
     p.add_argument("--priv-key")
     p.add_argument("--context", default="", help="SNMPv3 context name")
-    p.add_argument("--timeout", type=float, default=2.0, help="seconds per try (default 2)")
-    p.add_argument("--retries", type=int, default=1, help="extra tries (default 1)")
+    p.add_argument("--timeout", type=_timeout, default=2.0,
+                   help=f"seconds per try (default 2, at most {MAX_TIMEOUT_S:g})")
+    p.add_argument("--retries", type=_retries, default=1,
+                   help=f"extra tries (default 1, at most {MAX_RETRIES})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fleetwatch", description="Fleetwatch: printers, "
-                                     "copiers and workstations, watched.")
+    parser = Parser(prog="fleetwatch", description="Fleetwatch: printers, "
+                    "copiers and workstations, watched.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_check(sub)
     for module in COMMAND_MODULES:
@@ -89,9 +134,10 @@ def check_json(reading: Reading) -> dict[str, object]:
 def run_check(args: argparse.Namespace) -> int:
     from collector.render import render
 
-    if args.timeout <= 0 or args.retries < 0 or not 0 < args.port < 65536:
-        print("fleetwatch check: --timeout must be > 0, --retries >= 0, --port 1-65535",
-              file=sys.stderr)
+    if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT_S
+            and 0 <= args.retries <= MAX_RETRIES and 0 < args.port < 65536):
+        print(f"fleetwatch check: --timeout must be > 0 and <= {MAX_TIMEOUT_S:g}, --retries "
+              f"0-{MAX_RETRIES}, --port 1-65535", file=sys.stderr)
         return 3
     try:
         creds = credentials_from_args(args)
@@ -109,7 +155,13 @@ def run_check(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # what parse_args would refuse, but in the failing sub-command's own terms
+        message = f"unrecognized arguments: {' '.join(extra)}"
+        if args.command == "check":
+            print(f"fleetwatch check: {message}", file=sys.stderr)
+            return EXIT_CODES["unknown"]
+        parser.error(message)
     try:
         if args.command == "check":
             return run_check(args)

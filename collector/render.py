@@ -1,12 +1,68 @@
-"""Human output of ``fleetwatch check``: fits an 80-column terminal."""
+"""Human output of ``fleetwatch check``: fits an 80-column terminal.
+
+Widths are display columns, not characters: an East Asian wide or fullwidth character (the
+Chinese supply names of a Ricoh MP C2503) takes two columns, a combining mark none.
+"""
 
 from __future__ import annotations
 
 import shutil
+import unicodedata
+from collections.abc import Sequence
 
-from probes.model import Reading
+from probes.model import Reading, Supply
 
 BAR_WIDTH = 10
+ELLIPSIS = "…"
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in {"W", "F"} else 1
+
+
+def display_width(text: str) -> int:
+    """Terminal columns ``text`` takes."""
+    return sum(_char_width(c) for c in text)
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` display columns, ending in "…" when cut."""
+    if display_width(text) <= width:
+        return text
+    out: list[str] = []
+    used = 0
+    for char in text:
+        w = _char_width(char)
+        if used + w > width - 1:
+            break
+        out.append(char)
+        used += w
+    return "".join(out) + ELLIPSIS
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` fitted to ``width`` columns and padded with spaces to exactly that."""
+    text = _fit(text, width)
+    return text + " " * (width - display_width(text))
+
+
+def _wrap_list(head: str, items: Sequence[str], width: int) -> list[str]:
+    """``head`` and a comma-separated list, wrapped at ``width`` with continuation lines indented
+    under the first item."""
+    indent = " " * display_width(head)
+    lines: list[str] = []
+    current, empty = head, True
+    for n, item in enumerate(items):
+        piece = item + ("," if n < len(items) - 1 else "")
+        if not empty and display_width(current) + 1 + display_width(piece) > width:
+            lines.append(current)
+            current, empty = indent, True
+        current += piece if empty else " " + piece
+        empty = False
+    lines.append(current)
+    return [_fit(line, width) for line in lines]
 
 
 def _bar(percent: float | None) -> str:
@@ -14,6 +70,10 @@ def _bar(percent: float | None) -> str:
         return "[" + "?" * BAR_WIDTH + "]"
     filled = round(max(0.0, min(100.0, percent)) * BAR_WIDTH / 100)
     return "[" + "#" * filled + "-" * (BAR_WIDTH - filled) + "]"
+
+
+def _pct(percent: float | None) -> str:
+    return f"{percent:5.1f}%" if percent is not None else "    - "
 
 
 def _uptime(seconds: float | None) -> str:
@@ -25,8 +85,35 @@ def _uptime(seconds: float | None) -> str:
     return f"{days}d {hours}h {rest // 60}m"
 
 
-def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _supply_state(s: Supply) -> str:
+    # A receptacle's percent (and bar) is its free space (RFC 3805), not how full it is.
+    return f"{s.state} (space left)" if s.supply_class == "filled" and s.percent is not None \
+        else s.state
+
+
+def _supply_lines(reading: Reading, width: int) -> list[str]:
+    idx_w = max(5, *(len(s.index) for s in reading.supplies))
+    states = [_supply_state(s) for s in reading.supplies]
+    state_w = max(display_width(st) for st in states)
+    # indent, index, description, bar, percent, state, with one space between each
+    room = width - (2 + idx_w + 1 + 1 + BAR_WIDTH + 2 + 1 + 6 + 1 + state_w)
+    longest = max(display_width(s.description or s.type) for s in reading.supplies)
+    desc_w = max(8, min(room, longest))
+    return [
+        _fit(f"  {s.index:<{idx_w}} {_pad(s.description or s.type, desc_w)} "
+             f"{_bar(s.percent)} {_pct(s.percent)} {state}", width)
+        for s, state in zip(reading.supplies, states, strict=True)
+    ]
+
+
+def _tray_lines(reading: Reading, width: int) -> list[str]:
+    idx_w = max(5, *(len(t.index) for t in reading.trays))
+    state_w = max(len(t.state) for t in reading.trays)
+    names = [t.description + (f" ({t.media})" if t.media else "") for t in reading.trays]
+    room = width - (2 + idx_w + 1 + 1 + 6 + 1 + state_w)
+    name_w = max(8, min(30, room, max(display_width(n) for n in names)))
+    return [_fit(f"  {t.index:<{idx_w}} {_pad(name, name_w)} {_pct(t.percent)} {t.state}", width)
+            for t, name in zip(reading.trays, names, strict=True)]
 
 
 def render(reading: Reading, width: int | None = None) -> str:
@@ -48,28 +135,19 @@ def render(reading: Reading, width: int | None = None) -> str:
                       f"   pages: {pages}", width))
     if reading.supplies:
         lines.append("Supplies")
-        desc_w = max(12, width - 2 - 5 - 1 - (BAR_WIDTH + 2) - 1 - 6 - 1 - 14)
-        for s in reading.supplies:
-            pct = f"{s.percent:5.1f}%" if s.percent is not None else "    - "
-            lines.append(_fit(
-                f"  {s.index:<5} {_fit(s.description or s.type, desc_w):<{desc_w}} "
-                f"{_bar(s.percent)} {pct} {s.state}", width))
+        lines.extend(_supply_lines(reading, width))
     if reading.trays:
         lines.append("Trays")
-        for t in reading.trays:
-            pct = f"{t.percent:5.1f}%" if t.percent is not None else "    - "
-            media = f" ({t.media})" if t.media else ""
-            lines.append(_fit(f"  {t.index:<5} {_fit(t.description + media, 30):<30} "
-                              f"{pct} {t.state}", width))
+        lines.extend(_tray_lines(reading, width))
     if reading.faults is None:
-        lines.append("Faults: not reported by this device")
+        lines.append(_fit("Faults: not reported by this device", width))
     else:
-        lines.append("Faults: " + (", ".join(sorted(reading.faults)) or "none"))
+        lines.extend(_wrap_list("Faults: ", sorted(reading.faults) or ["none"], width))
     if reading.alerts:
         lines.append("Alerts")
         for a in reading.alerts:
             lines.append(_fit(f"  {a.severity:<8} {a.code:<28} {a.description}", width))
     if reading.problems:
-        lines.append("Why " + reading.status + ":")
+        lines.append(_fit("Why " + reading.status + ":", width))
         lines.extend(_fit(f"  - {p}", width) for p in reading.problems)
     return "\n".join(lines)

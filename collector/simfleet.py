@@ -60,6 +60,8 @@ class SimSupply:
     type_code: int  # 3 toner, 4 waste toner, 5 ink, 9 opc
     class_code: int  # 3 consumed, 4 filled
     capacity: int
+    # Consumed: what is left. Filled (a waste box): the space left, RFC 3805
+    # prtMarkerSuppliesLevel, so it too counts down as pages print.
     level: int
     pages_per_unit: float  # pages that consume one unit of level
 
@@ -122,9 +124,9 @@ class SimPrinter:
             self.pages += printed
             for s in self.supplies:
                 used = printed / s.pages_per_unit
-                if s.class_code == 4:
-                    s.level = min(s.capacity, s.level + max(0, round(used)))
-                elif s.type_code in (3, 5) and (s.colorant in (0, 1) or rng.random() < 0.6):
+                # toner/ink drains; a waste box's level (its free space) shrinks the same way
+                waste = s.class_code == 4
+                if waste or (s.type_code in (3, 5) and (s.colorant in (0, 1) or rng.random() < 0.6)):
                     s.level = max(0, s.level - max(0, round(used)))
             feeding = next((t for t in self.trays if t.type_code != 5 and t.level > 0), None)
             if feeding is not None:
@@ -139,8 +141,8 @@ class SimPrinter:
                 if self.empty_since[i] > 120:
                     s.level = s.capacity
                     self.empty_since.pop(i)
-            if s.class_code == 4 and s.level >= s.capacity:
-                s.level = 0  # waste box swapped
+            if s.class_code == 4 and s.level <= 0:
+                s.level = s.capacity  # waste box swapped: all space free again
         for i, t in enumerate(self.trays):  # and refills empty trays
             if t.type_code != 5 and t.level < t.capacity * 0.1:
                 self.tray_empty_for[i] = self.tray_empty_for.get(i, 0.0) + seconds
@@ -214,8 +216,8 @@ def make_printer(name: str, index: int, rng: random.Random) -> SimPrinter:
         supplies.append(SimSupply(desc, part, n, 5 if "Ink" in desc else 3, 3, capacity,
                                   rng.randint(8, 100), yield_pages / capacity / 10))
     if colour:
-        supplies.append(SimSupply("Waste Toner Container", "", 0, 4, 4, 100, rng.randint(0, 80),
-                                  200.0))
+        supplies.append(SimSupply("Waste Toner Container", "", 0, 4, 4, 100,
+                                  100 - rng.randint(0, 80), 200.0))
     supplies.append(SimSupply("Imaging Drum Unit", "", 0, 9, 3, 100, rng.randint(30, 100), 400.0))
     trays = [SimTray("Bypass Tray", "Plain", 5, 100, 0),
              SimTray("Tray 1", "A4", 3, 250, rng.randint(20, 250)),

@@ -21,7 +21,9 @@ class Supply:
 
     ``level``/``capacity`` are the raw values (sentinels kept); ``percent`` is 100*level/capacity
     only when both are real numbers, else ``None``. For a filled receptacle (``supply_class ==
-    "filled"``, a waste container) ``percent`` says how full it is.
+    "filled"``, a waste container) the level is its remaining space (RFC 3805
+    prtMarkerSuppliesLevel), so ``percent`` is the space left: 100 is an empty box, 0 a full one;
+    ``state`` follows the fill (100 − percent): ``near_full``, then ``full`` at level 0.
     ``state``: ok | low | empty | near_full | full | some_remaining | unknown | other.
     """
 

@@ -139,16 +139,19 @@ def decode_errors(octets: bytes | None) -> frozenset[str]:
 
 
 def error_octets(value: Value | None) -> bytes | None:
-    """The raw octets of an error-state value, tolerating agents that send an INTEGER."""
-    if value is None:
-        return None
+    """The raw octets of an error-state value, tolerating agents that send an INTEGER.
+
+    Only an OCTET STRING (``bytes``) or an INTEGER in 0..0xFFFF is an error state; anything else
+    (an OBJECT IDENTIFIER, a negative or oversized number) is ``None``, "not reported": its text
+    must never be decoded into faults the printer does not have.
+    """
     if isinstance(value, bytes):
         return value
     if isinstance(value, int):
         # Seen on some embedded agents: the octet(s) as a plain INTEGER. Treat as big-endian.
         length = 2 if value > 0xFF else 1
         return value.to_bytes(length, "big") if 0 <= value <= 0xFFFF else None
-    return value.encode("latin-1", "replace")
+    return None
 
 
 # --- part numbers ------------------------------------------------------------------------------
@@ -158,6 +161,13 @@ _PN_EXPLICIT = re.compile(
 )
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*")
 _SERIAL_MARK = re.compile(r"(?:\bS/?N|\bSerial)\s*[:#]?\s*$", re.IGNORECASE)
+# A mains-voltage variant written before the part code: "110V-C1N54A, 220V-C1N58A" (HP LaserJet
+# M880 fuser kit). The voltage is not part of the code.
+_VOLTAGE_PREFIX = re.compile(r"^\d{2,3}V-(?=[A-Z0-9])", re.IGNORECASE)
+
+
+def _strip_voltage(token: str) -> str:
+    return _VOLTAGE_PREFIX.sub("", token, count=1)
 
 
 def find_part_number(description: str) -> str | None:
@@ -165,14 +175,15 @@ def find_part_number(description: str) -> str | None:
 
     Explicit markers first ("PN 006R01509", "P/N 106R01443"); otherwise the first token that
     looks like a part code: 5-15 characters with at least one letter and two digits, all capitals
-    (HP "CF410A", Epson "T9441"). Tokens right after "S/N"/"SN" are serials, not parts.
+    (HP "CF410A", Epson "T9441"). Tokens right after "S/N"/"SN" are serials, not parts. A leading
+    mains-voltage token ("110V-", "220V-") is dropped: "110V-C1N54A" orders as "C1N54A".
     """
     explicit = _PN_EXPLICIT.search(description)
     if explicit:
-        candidate = explicit.group(1).rstrip(",;.")
+        candidate = _strip_voltage(explicit.group(1).rstrip(",;."))
         return None if candidate.lower() in {"unknown", "none", "n/a"} else candidate
     for match in _TOKEN.finditer(description):
-        token = match.group(0)
+        token = _strip_voltage(match.group(0))
         if not 5 <= len(token) <= 15 or token != token.upper():
             continue
         if sum(c.isdigit() for c in token) < 2 or not any(c.isalpha() for c in token):
@@ -215,20 +226,24 @@ def supply_state(
 ) -> str:
     """The state of one supply. Sentinels are states, never numbers.
 
-    A consumed supply empties (ok → low → empty); a filled receptacle (waste container) fills up
-    (ok → near_full → full): its "0" is a fresh, empty container, which is fine.
+    A consumed supply empties (ok → low → empty). For a filled supply (a receptacle: a waste
+    container) RFC 3805 prtMarkerSuppliesLevel is "the remaining space": the level counts down as
+    it fills, 0 means no space left (``full``), and it is ``near_full`` once it is at least
+    ``waste_near_full_pct`` full, i.e. when the space left is at most 100 − that. A positive level
+    against an unknown capacity leaves some space, amount unknown (``some_remaining``).
     """
     if level is None:
         return "unknown"
     if level < 0:
         return mib.SENTINEL_STATES.get(level, "unknown")
-    percent = level_percent(level, capacity)
     if supply_class == "filled":
-        if percent is None:
-            return "ok" if level == 0 else "unknown"
-        if percent >= 100.0:
+        if level == 0:
             return "full"
-        return "near_full" if percent >= thresholds.waste_near_full_pct else "ok"
+        if capacity is None or capacity <= 0:
+            return "some_remaining"
+        space_left = 100.0 * level / capacity
+        return "near_full" if space_left <= 100.0 - thresholds.waste_near_full_pct else "ok"
+    percent = level_percent(level, capacity)
     if level == 0:
         return "empty"
     if percent is None:
@@ -319,20 +334,32 @@ def parse_trays(rows: Rows, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> tupl
 
 
 # --- alerts, counters, identity ----------------------------------------------------------------
+def _enum_name(value: int | None, names: Mapping[int, str], prefix: str) -> str:
+    """The name of an enumerated value; ``<prefix>_<n>`` for a value without one; ``unknown``
+    when the column is missing (or not a number)."""
+    if value is None:
+        return "unknown"
+    return names.get(value, f"{prefix}_{value}")
+
+
 def parse_alerts(rows: Rows) -> tuple[Alert, ...]:
+    """prtAlertTable rows. A missing column is ``unknown``; a missing severity falls back to the
+    one its code implies (``mib.ALERT_CODE_SEVERITY``: a jam is critical even unlabelled)."""
     alerts = []
     for index, cols in table(rows, mib.PRT_ALERT_ENTRY, mib.ALERT_COLUMNS).items():
-        severity = as_int(cols.get(mib.AL_SEVERITY))
-        group = as_int(cols.get(mib.AL_GROUP))
-        code = as_int(cols.get(mib.AL_CODE))
+        code = _enum_name(as_int(cols.get(mib.AL_CODE)), mib.ALERT_CODE_NAMES, "code")
+        severity_code = as_int(cols.get(mib.AL_SEVERITY))
+        severity = (_enum_name(severity_code, mib.ALERT_SEVERITY_NAMES, "severity")
+                    if severity_code is not None
+                    else mib.ALERT_CODE_SEVERITY.get(code, "unknown"))
         alerts.append(
             Alert(
                 index=index,
-                severity=mib.ALERT_SEVERITY_NAMES.get(severity or 0, f"severity_{severity}"),
-                group=mib.ALERT_GROUP_NAMES.get(group or 0, f"group_{group}"),
+                severity=severity,
+                group=_enum_name(as_int(cols.get(mib.AL_GROUP)), mib.ALERT_GROUP_NAMES, "group"),
                 group_index=as_int(cols.get(mib.AL_GROUP_INDEX)),
                 location=as_int(cols.get(mib.AL_LOCATION)),
-                code=mib.ALERT_CODE_NAMES.get(code or 0, f"code_{code}"),
+                code=code,
                 description=decode_text(cols.get(mib.AL_DESCR)),
             )
         )
@@ -362,11 +389,12 @@ def parse_identity(rows: Rows) -> Identity:
             model = decode_text(descrs[idx]) or None
             break
     serials = [decode_text(v) for v in column(rows, mib.PRT_SERIAL).values()]
-    oid = rows.get(mib.SYS_OBJECT_ID)
     return Identity(
         sys_descr=decode_text(rows.get(mib.SYS_DESCR)) or None,
         sys_name=decode_text(rows.get(mib.SYS_NAME)) or None,
-        sys_object_id=str(oid) if oid is not None else None,
+        # An OBJECT IDENTIFIER arrives as str; an agent that sends it as an OCTET STRING gets
+        # its text decoded, never rendered as "b'...'".
+        sys_object_id=decode_text(rows.get(mib.SYS_OBJECT_ID)) or None,
         sys_location=decode_text(rows.get(mib.SYS_LOCATION)) or None,
         model=model,
         serial=next((s for s in serials if s), None),
@@ -381,30 +409,36 @@ def uptime_seconds(rows: Rows) -> float | None:
     return (ticks & 0xFFFFFFFF) / 100.0
 
 
-def first_status(rows: Rows, column_oid: str, names: Mapping[int, str]) -> str | None:
+def worst_status(
+    rows: Rows, column_oid: str, names: Mapping[int, str], rank: Mapping[str, int]
+) -> str | None:
+    """The status (hrDeviceStatus or hrPrinterStatus) of a device's printers: over every printer
+    index (hrPrinterTable row) the one that ranks highest in ``rank`` (``mib.HR_*_STATUS_RANK``);
+    ties go to the lowest index. A second engine that is down is never hidden behind a first
+    that runs. Without hrPrinterTable there is no telling which hrDevice row is the printer, so
+    the first reported row stands.
+    """
     values = column(rows, column_oid)
     printers = printer_indexes(rows)
-    for idx in printers or list(values):
-        code = as_int(values.get(idx))
-        if code is not None:
-            return names.get(code, f"code_{code}")
-    return None
+    codes = [c for idx in (printers or values) if (c := as_int(values.get(idx))) is not None]
+    found = [names.get(c, f"code_{c}") for c in (codes if printers else codes[:1])]
+    return max(found, key=lambda name: rank.get(name, 0)) if found else None
 
 
 def printer_faults(rows: Rows) -> tuple[frozenset[str] | None, str | None]:
-    """Decoded faults of all printer devices, and the raw hex of the first. None if unreported."""
-    states = column(rows, mib.HR_PRINTER_ERROR_STATE)
-    if not states:
-        return None, None
+    """Decoded faults of all printer devices, and the raw hex of the first. ``(None, None)`` if
+    unreported: no value, or none of a usable type (see :func:`error_octets`)."""
     faults: set[str] = set()
     first_hex = None
-    for value in states.values():
+    for value in column(rows, mib.HR_PRINTER_ERROR_STATE).values():
         octets = error_octets(value)
         if octets is None:
             continue
         if first_hex is None:
             first_hex = octets.hex()
         faults |= decode_errors(octets)
+    if first_hex is None:
+        return None, None
     return frozenset(faults), first_hex
 
 
@@ -435,6 +469,8 @@ def evaluate(
             warning.append(text)
     for s in supplies:
         pct = f" ({s.percent:g}%)" if s.percent is not None else ""
+        if s.supply_class == "filled" and s.percent is not None:
+            pct = f" ({s.percent:g}% space left)"  # a receptacle's level is its free space
         if s.state in {"empty", "full"}:
             critical.append(f"{s.description or s.type} {s.state}{pct}")
         elif s.state in {"low", "near_full"}:

@@ -15,8 +15,10 @@ from probes.snmp import Cost, SnmpClient, SnmpTarget, Value
 
 log = logging.getLogger(__name__)
 
-PRINTER_MIB_PREFIXES = ("1.3.6.1.2.1.43.", mib.HR_PRINTER_STATUS + ".",
-                        mib.HR_PRINTER_ERROR_STATE + ".")
+# A printer is an agent with Printer-MIB (RFC 3805) data. hrPrinterTable alone is not enough: a
+# Windows host lists its print queues ("Microsoft Print to PDF") there, with a status and an
+# error state, and has no Printer-MIB.
+PRINTER_MIB_PREFIXES = ("1.3.6.1.2.1.43.",)
 
 
 class PrinterProbe:
@@ -79,7 +81,7 @@ class PrinterProbe:
         if not any(oid.startswith(PRINTER_MIB_PREFIXES) for oid in rows):
             return Reading(
                 device=device, host=host, probe=self.name, reachable=True, status="unknown",
-                error="not a printer: no Printer-MIB or hrPrinterTable data",
+                error="not a printer: no Printer-MIB (1.3.6.1.2.1.43) data",
                 identity=parsing.parse_identity(rows), uptime_seconds=parsing.uptime_seconds(rows),
                 cost=cost or PollCost(),
             )
@@ -87,7 +89,8 @@ class PrinterProbe:
         supplies = parsing.parse_supplies(rows, self._thresholds)
         trays = parsing.parse_trays(rows, self._thresholds)
         alerts = parsing.parse_alerts(rows)
-        device_status = parsing.first_status(rows, mib.HR_DEVICE_STATUS, mib.HR_DEVICE_STATUS_NAMES)
+        device_status = parsing.worst_status(rows, mib.HR_DEVICE_STATUS,
+                                             mib.HR_DEVICE_STATUS_NAMES, mib.HR_DEVICE_STATUS_RANK)
         status, problems = parsing.evaluate(
             faults=faults, device_status=device_status, alerts=alerts, supplies=supplies,
             trays=trays,
@@ -101,8 +104,9 @@ class PrinterProbe:
             identity=parsing.parse_identity(rows),
             uptime_seconds=parsing.uptime_seconds(rows),
             device_status=device_status,
-            printer_status=parsing.first_status(
-                rows, mib.HR_PRINTER_STATUS, mib.HR_PRINTER_STATUS_NAMES
+            printer_status=parsing.worst_status(
+                rows, mib.HR_PRINTER_STATUS, mib.HR_PRINTER_STATUS_NAMES,
+                mib.HR_PRINTER_STATUS_RANK,
             ),
             faults=faults,
             error_state_hex=error_hex,

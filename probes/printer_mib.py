@@ -76,6 +76,13 @@ ERROR_BITS: Final[tuple[str, ...]] = (
 
 HR_DEVICE_STATUS_NAMES: Final = {1: "unknown", 2: "running", 3: "warning", 4: "testing", 5: "down"}
 HR_PRINTER_STATUS_NAMES: Final = {1: "other", 2: "unknown", 3: "idle", 4: "printing", 5: "warmup"}
+# A device with several printers (hrPrinterTable rows) reports the status of the one that ranks
+# highest here. hrDeviceStatus: the worst (down > warning > testing > running); unknown ranks
+# lowest because it says nothing. hrPrinterStatus: the most telling; "other" comes first because
+# RFC 2790 pairs it with error conditions (offline, down), then warmup, printing, idle, unknown.
+# A code without a name ranks below all of them.
+HR_DEVICE_STATUS_RANK: Final = {"down": 5, "warning": 4, "testing": 3, "running": 2, "unknown": 1}
+HR_PRINTER_STATUS_RANK: Final = {"other": 5, "warmup": 4, "printing": 3, "idle": 2, "unknown": 1}
 
 # PrtMarkerSuppliesClassTC
 SUPPLY_CLASS_NAMES: Final = {1: "other", 3: "consumed", 4: "filled"}
@@ -98,14 +105,17 @@ MARKING_TYPES: Final = frozenset({"toner", "toner_cartridge", "ink", "ink_cartri
 
 # Some agents omit prtMarkerSuppliesType (seen: Xerox WorkCentre, HP JetDirect, Konica bizhub
 # recordings all lack the column). Then the description is the only evidence of meaning. First
-# match wins; keywords are matched case-insensitively as substrings, so order matters
-# ("waste toner" before "toner").
+# match wins; keywords are matched case-insensitively as substrings, so order matters: waste
+# before "toner"/"ink"; the units that are not marking supplies (drum, developer, fuser, transfer)
+# before "toner"; the generic "cartridge" last, so that "Drum Cartridge (Cyan)", "Developer
+# Cartridge (Cyan)" (Konica bizhub) and "Drum Cartridge (R1)" (Xerox WorkCentre) are not taken
+# for toner cartridges (a marking type that would raise reorders).
 TYPE_KEYWORDS: Final[tuple[tuple[str, str], ...]] = (
     ("waste toner", "waste_toner"), ("waste ink", "waste_ink"), ("waste", "waste_toner"),
-    ("toner", "toner"), ("ink", "ink"), ("cartridge", "toner_cartridge"),
     ("drum", "opc"), ("photoconductor", "opc"), ("opc", "opc"), ("developer", "developer"),
     ("fuser", "fuser"), ("fusing", "fuser"), ("transfer", "transfer_unit"),
-    ("belt", "transfer_unit"), ("staple", "staples"), ("cleaner", "cleaner_unit"),
+    ("belt", "transfer_unit"), ("toner", "toner"), ("ink", "ink"), ("staple", "staples"),
+    ("cleaner", "cleaner_unit"), ("cartridge", "toner_cartridge"),
 )
 
 # PrtMarkerSuppliesSupplyUnitTC
@@ -180,6 +190,33 @@ ALERT_CODE_NAMES: Final = {
     1115: "marker_toner_cartridge_missing",
     1301: "media_path_media_tray_missing", 1302: "media_path_media_tray_almost_full",
     1303: "media_path_media_tray_full", 1304: "media_path_cannot_duplex_media_selected",
+}
+
+# The severity an alert implies when the agent leaves out prtAlertSeverityLevel: printing has
+# stopped (critical) or will soon (warning). Codes not listed imply none ("unknown").
+_CRITICAL_ALERT_CODES: Final = (
+    "cover_open", "interlock_open", "jam", "subunit_missing", "subunit_life_over",
+    "subunit_empty", "subunit_full", "subunit_at_limit", "subunit_unrecoverable_failure",
+    "subunit_unrecoverable_storage_error", "subunit_motor_failure", "door_open",
+    "input_media_tray_missing", "input_media_supply_empty", "output_media_tray_missing",
+    "output_media_tray_full", "marker_fuser_under_temperature", "marker_fuser_over_temperature",
+    "marker_fuser_timing_failure", "marker_fuser_thermistor_failure", "marker_toner_empty",
+    "marker_ink_empty", "marker_print_ribbon_empty", "marker_waste_toner_receptacle_full",
+    "marker_waste_ink_receptacle_full", "marker_opc_life_over", "marker_developer_empty",
+    "marker_toner_cartridge_missing", "media_path_media_tray_missing",
+    "media_path_media_tray_full",
+)
+_WARNING_ALERT_CODES: Final = (
+    "subunit_life_almost_over", "subunit_almost_empty", "subunit_almost_full",
+    "subunit_near_limit", "subunit_recoverable_failure", "input_media_supply_low",
+    "output_media_tray_almost_full", "marker_toner_almost_empty", "marker_ink_almost_empty",
+    "marker_print_ribbon_almost_empty", "marker_waste_toner_receptacle_almost_full",
+    "marker_waste_ink_receptacle_almost_full", "marker_opc_life_almost_over",
+    "marker_developer_almost_empty", "media_path_media_tray_almost_full",
+)
+ALERT_CODE_SEVERITY: Final[dict[str, str]] = {
+    **{code: "critical" for code in _CRITICAL_ALERT_CODES},
+    **{code: "warning" for code in _WARNING_ALERT_CODES},
 }
 
 # Colour words found in descriptions, used when the colorant table is missing (e.g. Konica

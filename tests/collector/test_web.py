@@ -4,6 +4,7 @@ printers polled over real SNMP."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from collector.config import (
 )
 from collector.lab import Snmpsim, free_port
 from collector.service import build_app
-from collector.simfleet import SimFleet
+from collector.simfleet import SimFleet, make_printer
 from probes.secret import Secret
 
 
@@ -97,3 +98,26 @@ async def test_pages_and_api(running: tuple[str, SimFleet]) -> None:
         assert status == 200 and "Timeline" in page and "opened" in page
         status, _ = await fetch(session, f"{base}/tickets/99999")
         assert status == 404
+
+
+def test_simulated_waste_box_counts_remaining_space_down() -> None:
+    """RFC 3805: a receptacle's level is its remaining space, so the demo's waste boxes count down
+    as pages print, and a swapped box is back at full capacity."""
+    rng = random.Random(3)
+    printer = make_printer("sim", 1, rng)  # a colour model: it has a waste box
+    waste = next(s for s in printer.supplies if s.class_code == 4)
+    assert waste.level >= waste.capacity * 0.2  # fresh-ish boxes: mostly space left
+    for s in printer.supplies:
+        s.level = s.capacity if s.class_code == 3 else s.level
+    for t in printer.trays:
+        t.level = t.capacity
+    waste.level, waste.pages_per_unit = 90, 1.0  # one unit of space per page
+    for _ in range(20):
+        printer.step(10, rng, pages_per_minute=60)
+        if printer.pages:
+            break
+    assert 0 < printer.pages < 90
+    assert waste.level == 90 - printer.pages
+    waste.level = 0  # full: someone swaps it
+    printer.step(1, rng, pages_per_minute=0)
+    assert waste.level == waste.capacity

@@ -52,7 +52,9 @@ def test_decode_errors(octets: bytes, faults: set[str]) -> None:
 
 @pytest.mark.parametrize(
     ("value", "octets"),
-    [(b"\x20", b"\x20"), (0x20, b"\x20"), (0x0142, b"\x01\x42"), (None, None)],
+    [(b"\x20", b"\x20"), (0x20, b"\x20"), (0x0142, b"\x01\x42"), (None, None),
+     # wrong-typed values are not reported, never decoded into faults
+     ("1.3.6.1.4.1.11", None), ("", None), (-1, None), (0x10000, None)],
 )
 def test_error_octets_accepts_integer_agents(value: object, octets: bytes | None) -> None:
     assert parsing.error_octets(value) == octets  # type: ignore[arg-type]
@@ -92,6 +94,10 @@ def test_decode_text(raw: bytes | None, text: str) -> None:
         ("Black Toner Cartridge OKI DATA CORP", None),
         ("Drum Cartridge (R1)", None),
         ("Toner (Cyan)", None),
+        # HP LaserJet M880: the fuser is sold per mains voltage; the voltage is no part of it.
+        ("Fuser Kit HP 110V-C1N54A, 220V-C1N58A", "C1N54A"),
+        ("Fuser Kit, PN 220V-C1N58A", "C1N58A"),
+        ("Fuser 230V-JC91-01080A", "JC91-01080A"),
     ],
 )
 def test_find_part_number(description: str, part: str | None) -> None:
@@ -114,16 +120,25 @@ def supply_rows(idx: str, **cols: object) -> dict[str, object]:
         (dict(cls=3, type=3, max=-1, level=-1), None, "other", "consumed"),
         (dict(cls=3, type=15, max=0, level=80), None, "some_remaining", "consumed"),
         (dict(cls=3, type=15, max=-2, level=0), None, "empty", "consumed"),
-        (dict(cls=4, type=4, max=100, level=5), 5.0, "ok", "filled"),
-        (dict(cls=4, type=4, max=100, level=0), 0.0, "ok", "filled"),  # a fresh waste box
-        (dict(cls=4, type=4, max=100, level=92), 92.0, "near_full", "filled"),
-        (dict(cls=4, type=4, max=100, level=100), 100.0, "full", "filled"),
+        # A filled supply (receptacle) reports its remaining space (RFC 3805
+        # prtMarkerSuppliesLevel): percent is that space; 0 left is full.
+        (dict(cls=4, type=4, max=100, level=100), 100.0, "ok", "filled"),  # a fresh waste box
+        (dict(cls=4, type=4, max=100, level=92), 92.0, "ok", "filled"),
+        (dict(cls=4, type=4, max=100, level=11), 11.0, "ok", "filled"),
+        (dict(cls=4, type=4, max=100, level=10), 10.0, "near_full", "filled"),  # 90 % full
+        (dict(cls=4, type=4, max=100, level=5), 5.0, "near_full", "filled"),
+        (dict(cls=4, type=4, max=100, level=0), 0.0, "full", "filled"),
+        (dict(cls=4, type=8, max=6700, level=6030), 90.0, "ok", "filled"),
         (dict(cls=4, type=4, max=-2, level=-3), None, "some_remaining", "filled"),
-        (dict(cls=4, type=4, max=-2, level=100), None, "unknown", "filled"),
-        # class missing: a waste type still fills up
-        (dict(type=4, max=6700, level=6700), 100.0, "full", "filled"),
+        (dict(cls=4, type=4, max=-2, level=-2), None, "unknown", "filled"),
+        # space left against an unknown capacity: some space remains, amount unknown
+        (dict(cls=4, type=4, max=-2, level=100), None, "some_remaining", "filled"),
+        (dict(cls=4, type=4, max=-2, level=0), None, "full", "filled"),
+        # class missing: a waste type is still a receptacle
+        (dict(type=4, max=6700, level=6700), 100.0, "ok", "filled"),
+        (dict(type=4, max=6700, level=0), 0.0, "full", "filled"),
         # type and class missing: the description says waste
-        (dict(descr=b"Waste Toner Container", max=100, level=95), 95.0, "near_full", "filled"),
+        (dict(descr=b"Waste Toner Container", max=100, level=5), 5.0, "near_full", "filled"),
     ],
 )
 def test_supply_levels_and_states(
@@ -210,3 +225,144 @@ def test_evaluate_cross_checks_beyond_error_bits() -> None:
     status, _ = parsing.evaluate(faults=None, device_status="running", alerts=(), supplies=(),
                                  trays=())
     assert status == "ok"
+
+
+def test_wrong_typed_error_state_is_not_reported() -> None:
+    err = mib.HR_PRINTER_ERROR_STATE
+    # an OBJECT IDENTIFIER where the OCTET STRING belongs: no invented faults
+    assert parsing.printer_faults({f"{err}.1": "1.3.6.1.4.1.11.2"}) == (None, None)
+    # one printer wrong-typed, the other real: only the real one counts
+    assert parsing.printer_faults({f"{err}.1": "1.3.6.1", f"{err}.2": b"\x04"}) == (
+        frozenset({"jammed"}), "04")
+
+
+@pytest.mark.parametrize(
+    ("statuses", "device_status"),
+    [
+        ({1: 2, 2: 5}, "down"),  # a second engine down is not ignored
+        ({1: 5, 2: 2}, "down"),
+        ({1: 2, 2: 3}, "warning"),
+        ({1: 4, 2: 2}, "testing"),
+        ({1: 3, 2: 4}, "warning"),
+        ({1: 1, 2: 2}, "running"),  # a known state beats unknown
+        ({1: 2}, "running"),
+    ],
+)
+def test_device_status_is_the_worst_printer(statuses: dict[int, int], device_status: str) -> None:
+    rows: dict[str, object] = {}
+    for idx, code in statuses.items():
+        rows[f"{mib.HR_DEVICE_STATUS}.{idx}"] = code
+        rows[f"{mib.HR_PRINTER_STATUS}.{idx}"] = 3
+    rows[f"{mib.HR_DEVICE_STATUS}.9"] = 5  # a disk, not in hrPrinterTable: not the printer
+    got = parsing.worst_status(rows, mib.HR_DEVICE_STATUS, mib.HR_DEVICE_STATUS_NAMES,  # type: ignore[arg-type]
+                               mib.HR_DEVICE_STATUS_RANK)
+    assert got == device_status
+
+
+@pytest.mark.parametrize(
+    ("statuses", "printer_status"),
+    [
+        ({1: 3, 2: 1}, "other"),  # "other" (offline, in error) matters most
+        ({1: 4, 2: 3}, "printing"),
+        ({1: 3, 2: 5}, "warmup"),
+        ({1: 2, 2: 3}, "idle"),
+        ({1: 3, 2: 3}, "idle"),
+    ],
+)
+def test_printer_status_picks_the_most_telling(statuses: dict[int, int],
+                                               printer_status: str) -> None:
+    rows = {f"{mib.HR_PRINTER_STATUS}.{i}": c for i, c in statuses.items()}
+    got = parsing.worst_status(rows, mib.HR_PRINTER_STATUS, mib.HR_PRINTER_STATUS_NAMES,  # type: ignore[arg-type]
+                               mib.HR_PRINTER_STATUS_RANK)
+    assert got == printer_status
+
+
+def test_second_engine_down_makes_the_printer_critical() -> None:
+    from probes.printer import PrinterProbe
+
+    rows = {
+        f"{mib.HR_DEVICE_STATUS}.1": 2, f"{mib.HR_DEVICE_STATUS}.2": 5,
+        f"{mib.HR_PRINTER_STATUS}.1": 3, f"{mib.HR_PRINTER_STATUS}.2": 1,
+        f"{mib.HR_PRINTER_ERROR_STATE}.1": b"\x00", f"{mib.HR_PRINTER_ERROR_STATE}.2": b"\x00",
+        f"{mib.PRT_SERIAL}.1": b"X1",
+    }
+    reading = PrinterProbe(None).parse(rows, device="d", host="h")  # type: ignore[arg-type]
+    assert (reading.device_status, reading.printer_status, reading.status) == (
+        "down", "other", "critical")
+
+
+ALE = mib.PRT_ALERT_ENTRY
+
+
+@pytest.mark.parametrize(
+    ("cols", "severity", "group", "code"),
+    [
+        ({2: 3, 4: 13, 7: 8}, "critical", "media_path", "jam"),
+        ({7: 8}, "critical", "unknown", "jam"),  # severity implied by the code
+        ({4: 6, 7: 3}, "critical", "cover", "cover_open"),
+        ({7: 501}, "critical", "unknown", "door_open"),
+        ({7: 1101}, "critical", "unknown", "marker_toner_empty"),
+        ({7: 1104}, "warning", "unknown", "marker_toner_almost_empty"),
+        ({7: 1107}, "warning", "unknown", "marker_waste_toner_receptacle_almost_full"),
+        ({7: 12}, "warning", "unknown", "subunit_almost_empty"),
+        ({7: 503}, "unknown", "unknown", "powered_up"),  # no severity implied
+        ({8: b"Something"}, "unknown", "unknown", "unknown"),
+        ({2: 4, 7: 8}, "warning", "unknown", "jam"),  # the device's own severity wins
+        ({2: 9, 4: 99, 7: 4242}, "severity_9", "group_99", "code_4242"),  # present, unnamed
+    ],
+)
+def test_alerts_with_missing_columns(cols: dict[int, object], severity: str, group: str,
+                                     code: str) -> None:
+    rows = {f"{ALE}.{c}.1.1": v for c, v in cols.items()}
+    [alert] = parsing.parse_alerts(rows)  # type: ignore[arg-type]
+    assert (alert.severity, alert.group, alert.code) == (severity, group, code)
+    assert "None" not in f"{alert.severity}{alert.group}{alert.code}"
+
+
+def test_alert_without_severity_counts() -> None:
+    alerts = parsing.parse_alerts({f"{ALE}.7.1.1": 8})
+    status, why = parsing.evaluate(faults=frozenset(), device_status="running", alerts=alerts,
+                                   supplies=(), trays=())
+    assert status == "critical" and why == ("alert jam",)
+
+
+@pytest.mark.parametrize(
+    ("description", "type_name"),
+    [
+        ("Drum Cartridge (Cyan)", "opc"),  # Konica bizhub
+        ("Developer Cartridge (Cyan)", "developer"),  # Konica bizhub
+        ("Drum Cartridge (R1), PN 013R00662;SN5238EF80E000048E", "opc"),  # Xerox WorkCentre
+        ("Imaging Unit Photoconductor Cartridge", "opc"),
+        ("Fuser Cartridge", "fuser"),
+        ("Transfer Cartridge", "transfer_unit"),
+        ("Waste Toner Cartridge", "waste_toner"),
+        ("Toner Cartridge (Black)", "toner"),
+        ("Black Cartridge", "toner_cartridge"),
+        ("Ink Cartridge", "ink"),
+    ],
+)
+def test_type_from_description(description: str, type_name: str) -> None:
+    [s] = parse_supplies(supply_rows("1.1", descr=description.encode(), max=100, level=50))  # type: ignore[arg-type]
+    assert s.type == type_name
+
+
+def test_waste_problem_says_space_left() -> None:
+    supplies = parse_supplies({**supply_rows("1.1", cls=4, type=4, descr=b"Waste Box", max=100,  # type: ignore[arg-type]
+                                             level=4),
+                               **supply_rows("1.2", cls=4, type=4, descr=b"Waste Two",
+                                             max=100, level=0)})
+    status, why = parsing.evaluate(faults=frozenset(), device_status="running", alerts=(),
+                                   supplies=supplies, trays=())
+    assert status == "critical"
+    assert why == ("Waste Two full (0% space left)", "Waste Box near full (4% space left)")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [("1.3.6.1.4.1.11.2.3.9.1", "1.3.6.1.4.1.11.2.3.9.1"),
+     (b"1.3.6.1.4.1.367.1.1", "1.3.6.1.4.1.367.1.1"),  # sent as an OCTET STRING
+     (b"HP\x00", "HP"), (None, None)],
+)
+def test_sys_object_id_is_text(value: object, text: str | None) -> None:
+    rows = {} if value is None else {mib.SYS_OBJECT_ID: value}
+    assert parsing.parse_identity(rows).sys_object_id == text  # type: ignore[arg-type]

@@ -84,14 +84,14 @@ HANDMADE: dict[str, dict[str, Any]] = {
     "handmade_notoner": dict(
         status="critical", faults={"no_toner"},
         supplies={"1.1": ("cyan", "ok", 50.0, "HM301C"), "1.4": ("black", "empty", 0.0, "HM301K"),
-                  "1.5": (None, "near_full", 95.0, None), "1.6": (None, "ok", 50.0, None),
+                  "1.5": (None, "near_full", 5.0, None), "1.6": (None, "ok", 50.0, None),
                   "1.7": (None, "some_remaining", None, None),
                   "1.8": (None, "other", None, None)},
         trays={"1.1": ("empty", True), "1.2": ("empty", False)}),
     "handmade_twooctet": dict(
         status="critical",
         faults={"service_requested", "output_tray_missing", "overdue_prevent_maint"},
-        supplies={"1.1": ("black", "ok", 50.0, None), "1.2": (None, "full", 100.0, None),
+        supplies={"1.1": ("black", "ok", 50.0, None), "1.2": (None, "full", 0.0, None),
                   "1.3": (None, "unknown", None, None)},
         trays={"1.1": ("unknown", False)}),
 }
@@ -131,6 +131,27 @@ async def test_non_printer_is_reported_not_crashed(client: SnmpClient, snmpsim: 
     reading = await poll(client, snmpsim, "handmade_switch")
     assert reading.reachable and reading.status == "unknown"
     assert reading.error and "not a printer" in reading.error
+
+
+async def test_print_queues_without_printer_mib_are_not_a_printer(
+        client: SnmpClient, snmpsim: Snmpsim) -> None:
+    # hrPrinterTable alone (a Windows host's "Microsoft Print to PDF") is not a printer.
+    reading = await poll(client, snmpsim, "handmade_winhost")
+    assert reading.reachable and reading.status == "unknown"
+    assert reading.error and "not a printer" in reading.error
+    assert reading.identity.sys_name == "hm-winhost"
+    assert reading.supplies == () and reading.faults is None
+
+
+@requires_shared
+@pytest.mark.parametrize(("name", "index"), [("ricoh_mpc2503", "1.2"), ("canonprinter_tm", "1.6")])
+async def test_waste_level_is_remaining_space(client: SnmpClient, snmpsim: Snmpsim, name: str,
+                                              index: str) -> None:
+    # Both printers are running with error state 00; their waste containers have room left.
+    reading = await poll(client, snmpsim, name)
+    waste = next(s for s in reading.supplies if s.index == index)
+    assert waste.supply_class == "filled" and waste.state == "ok"
+    assert not any(waste.description in p for p in reading.problems), reading.problems
 
 
 async def test_wrong_community_times_out_as_data(client: SnmpClient, snmpsim: Snmpsim) -> None:
