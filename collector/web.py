@@ -59,6 +59,8 @@ def _supplies_cell(reading: Reading | None) -> str:
         colour = _COLOURS.get(s.colour or "", "#607d8b")
         pct = s.percent if s.percent is not None else 0
         label = f"{s.percent:.0f}%" if s.percent is not None else s.state.replace("_", " ")
+        if s.supply_class == "filled" and s.percent is not None:
+            label += " space left"  # a receptacle's level is its free space (RFC 3805)
         parts.append(f"<span class='sup' title='{html.escape(s.description)}'><span class='bar'>"
                      f"<i style='width:{pct:.0f}%;background:{colour}'></i></span>"
                      f"{html.escape(s.colour or s.type)} {html.escape(label)}</span>")

@@ -143,6 +143,7 @@ def test_malformed_answer(garbage_agent: int) -> None:
     proc = run("127.0.0.1", "--port", str(garbage_agent), "--timeout", "0.3", "--retries", "0")
     assert proc.returncode == 3 and "Traceback" not in proc.stderr + proc.stdout
     assert len(proc.stdout.strip().splitlines()) == 2  # header + one-line reason
+    assert "malformed_answer" in proc.stdout, proc.stdout
 
 
 def test_snmp_v3_cli(snmpsim: Snmpsim) -> None:

@@ -81,6 +81,10 @@ async def test_pages_and_api(running: tuple[str, SimFleet]) -> None:
         assert status == 200
         for needle in ("web-01", "web-02", "web-03", "critical", "Fleet health", "jammed"):
             assert needle in page
+        waste = [s for d in by_name.values() for s in d["readings"]["snmp_printer"]["supplies"]
+                 if s["supply_class"] == "filled" and s["percent"] is not None]
+        assert waste, "the simulated fleet has colour models with waste boxes"
+        assert f"{waste[0]['percent']:.0f}% space left" in page
         status, page = await fetch(session, f"{base}/devices/web-02")
         assert status == 200 and "Supplies" in page and "Trays" in page and "jam" in page
         status, _ = await fetch(session, f"{base}/devices/nope")
