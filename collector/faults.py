@@ -44,6 +44,7 @@ from collector.tickets.store import (
 from probes import printer_mib as mib
 from probes.errors import FleetwatchError
 from probes.model import Reading
+from probes.parsing import fault_severity
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +297,8 @@ def _observe_printer(reading: Reading, present: dict[str, Observation], covered:
                      active: Mapping[str, str]) -> None:
     for bit in sorted(reading.faults or ()):
         if bit in CATALOGUE:
-            _merge(present, bit, CATALOGUE[bit].severity, f"error state bit {bit}")
+            _merge(present, bit, fault_severity(bit, reading.device_status),
+                   f"error state bit {bit}")
     for alert in reading.alerts:
         code = ALERT_GROUP_CODE_FAULTS.get((alert.group, alert.code)) or ALERT_CODE_FAULTS.get(
             alert.code)

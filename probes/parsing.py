@@ -443,6 +443,15 @@ def printer_faults(rows: Rows) -> tuple[frozenset[str] | None, str | None]:
 
 
 # --- overall status ----------------------------------------------------------------------------
+def fault_severity(fault: str, device_status: str | None) -> str:
+    """How bad one decoded error bit is, given the printer's own hrDeviceStatus (see
+    ``mib.STATUS_WEIGHED_FAULTS``)."""
+    if fault in mib.STATUS_WEIGHED_FAULTS and device_status in mib.HR_DEVICE_STATUS_RANK \
+            and device_status != "unknown":
+        return "critical" if device_status == "down" else "warning"
+    return mib.FAULT_SEVERITY.get(fault, "warning")
+
+
 def evaluate(
     *,
     faults: frozenset[str] | None,
@@ -456,7 +465,7 @@ def evaluate(
     critical: list[str] = []
     warning: list[str] = []
     for fault in sorted(faults or ()):
-        (critical if mib.FAULT_SEVERITY.get(fault) == "critical" else warning).append(fault)
+        (critical if fault_severity(fault, device_status) == "critical" else warning).append(fault)
     if device_status == "down":
         critical.append("device status down")
     elif device_status == "warning":

@@ -233,3 +233,9 @@ FAULT_SEVERITY: Final = {
     "output_near_full": "warning", "output_full": "critical", "input_tray_empty": "warning",
     "overdue_prevent_maint": "warning",
 }
+# Bits whose weight the printer itself tells by hrDeviceStatus (RFC 3805 §2.2.13.2, the overall
+# status table): serviceRequested stands under both "non-critical alert" (warning) and "critical
+# alert" (down), offline under both "moving offline" (warning) and "offline" (down). When the
+# device reports its status, down makes them critical and anything else a warning; without it,
+# FAULT_SEVERITY stands. Seen: Konica Minolta bizhub C250i, serviceRequested with status warning.
+STATUS_WEIGHED_FAULTS: Final = frozenset({"service_requested", "offline"})

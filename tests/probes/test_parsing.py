@@ -227,6 +227,26 @@ def test_evaluate_cross_checks_beyond_error_bits() -> None:
     assert status == "ok"
 
 
+@pytest.mark.parametrize(("fault", "device_status", "status"), [
+    # RFC 3805 §2.2.13.2: serviceRequested and offline weigh what hrDeviceStatus says
+    ("service_requested", "warning", "warning"),   # Konica bizhub C250i: 0100 with warning
+    ("service_requested", "running", "warning"),
+    ("service_requested", "down", "critical"),
+    ("service_requested", None, "critical"),       # no status: the table's default
+    ("offline", "warning", "warning"),             # "moving offline"
+    ("offline", "down", "critical"),
+    ("jammed", "warning", "critical"),             # always stops printing
+    ("no_paper", "running", "critical"),
+    ("low_toner", "down", "warning"),              # the bit itself; "down" counts on its own
+])
+def test_status_weighed_error_bits(fault: str, device_status: str | None, status: str) -> None:
+    assert parsing.fault_severity(fault, device_status) == status
+    overall, _ = parsing.evaluate(faults=frozenset({fault}), device_status=device_status,
+                                  alerts=(), supplies=(), trays=())
+    expected = "critical" if device_status == "down" else status
+    assert overall == expected
+
+
 def test_wrong_typed_error_state_is_not_reported() -> None:
     err = mib.HR_PRINTER_ERROR_STATE
     # an OBJECT IDENTIFIER where the OCTET STRING belongs: no invented faults

@@ -528,3 +528,16 @@ async def test_technician_ends_ticket_while_fault_present(tmp_path: Any, state: 
     assert total == 2 and [(t.state, t.fault_active) for t in tickets] == [
         (state, False), ("open", True)]
     await store.close()
+
+
+async def test_service_requested_weighs_what_the_printer_says(store: TicketStore) -> None:
+    """serviceRequested with hrDeviceStatus warning is a warning ticket; when the printer goes
+    down with it, the same ticket turns critical (RFC 3805 §2.2.13.2)."""
+    asks = printer(faults={"service_requested"}, device_status="warning")
+    stops = printer(faults={"service_requested"}, device_status="down")
+    await run(Case(every([asks, asks, stops]), []), store, Clock())
+    (ticket,), _ = await store.find(TicketQuery())
+    assert ticket.fault_key == "service_requested" and ticket.severity == "critical"
+    events, _ = await store.events(ticket.id)
+    assert [e.kind for e in events] == ["opened", "severity"]
+    assert "warning → critical" in events[-1].text
