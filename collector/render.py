@@ -136,6 +136,8 @@ def render(reading: Reading, width: int | None = None) -> str:
     if reading.supplies:
         lines.append("Supplies")
         lines.extend(_supply_lines(reading, width))
+    else:
+        lines.append("Supplies: not reported by this device")
     if reading.trays:
         lines.append("Trays")
         lines.extend(_tray_lines(reading, width))

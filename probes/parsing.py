@@ -375,9 +375,23 @@ def parse_counters(rows: Rows) -> tuple[PageCounter, ...]:
 
 
 def printer_indexes(rows: Rows) -> list[str]:
-    """hrDeviceIndex values of the printer devices (rows of hrPrinterTable)."""
+    """hrDeviceIndex values of the printer devices: rows of hrPrinterTable, and hrDeviceTable
+    rows whose hrDeviceType is hrDevicePrinter."""
     found = set(column(rows, mib.HR_PRINTER_STATUS)) | set(column(rows, mib.HR_PRINTER_ERROR_STATE))
+    found |= _device_rows_of_type(rows, mib.HR_DEVICE_TYPE_PRINTER)
     return sorted(found, key=index_key)
+
+
+def _device_rows_of_type(rows: Rows, device_type: str) -> set[str]:
+    return {idx for idx, v in column(rows, mib.HR_DEVICE_TYPE).items()
+            if decode_text(v) == device_type}
+
+
+def host_resources_printer(rows: Rows) -> bool:
+    """True when HOST-RESOURCES-MIB says the agent is a printer (``mib.HR_DEVICE_TYPE_PRINTER``
+    rows, no processor rows): for agents without Printer-MIB data."""
+    return bool(_device_rows_of_type(rows, mib.HR_DEVICE_TYPE_PRINTER)) and not \
+        _device_rows_of_type(rows, mib.HR_DEVICE_TYPE_PROCESSOR)
 
 
 def parse_identity(rows: Rows) -> Identity:

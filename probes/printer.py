@@ -78,7 +78,8 @@ class PrinterProbe:
     def parse(self, rows: Rows, *, device: str, host: str, cost: PollCost | None = None
               ) -> Reading:
         """Pure: raw rows of one poll → Reading."""
-        if not any(oid.startswith(PRINTER_MIB_PREFIXES) for oid in rows):
+        printer_mib = any(oid.startswith(PRINTER_MIB_PREFIXES) for oid in rows)
+        if not printer_mib and not parsing.host_resources_printer(rows):
             return Reading(
                 device=device, host=host, probe=self.name, reachable=True, status="unknown",
                 error="not a printer: no Printer-MIB (1.3.6.1.2.1.43) data",

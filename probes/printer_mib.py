@@ -18,6 +18,7 @@ SYS_LOCATION: Final = "1.3.6.1.2.1.1.6.0"
 SYSTEM_SCALARS: Final = (SYS_DESCR, SYS_OBJECT_ID, SYS_UPTIME, SYS_NAME, SYS_LOCATION)
 
 # --- table columns (walked) --------------------------------------------------------------------
+HR_DEVICE_TYPE: Final = "1.3.6.1.2.1.25.3.2.1.2"
 HR_DEVICE_DESCR: Final = "1.3.6.1.2.1.25.3.2.1.3"
 HR_DEVICE_STATUS: Final = "1.3.6.1.2.1.25.3.2.1.5"
 HR_PRINTER_STATUS: Final = "1.3.6.1.2.1.25.3.5.1.1"
@@ -43,6 +44,7 @@ ALERT_COLUMNS: Final = (AL_SEVERITY, AL_GROUP, AL_GROUP_INDEX, AL_LOCATION, AL_C
 
 # Everything a full printer poll walks, in one multi-column GETBULK walk.
 POLL_COLUMNS: Final = (
+    HR_DEVICE_TYPE,
     HR_DEVICE_DESCR,
     HR_DEVICE_STATUS,
     HR_PRINTER_STATUS,
@@ -73,6 +75,13 @@ ERROR_BITS: Final[tuple[str, ...]] = (
     "service_requested", "input_tray_missing", "output_tray_missing", "marker_supply_missing",
     "output_near_full", "output_full", "input_tray_empty", "overdue_prevent_maint",
 )
+
+# hrDeviceType values (RFC 2790 hrDeviceTypes). An agent whose device table lists a printer and
+# no processor is a printer even without Printer-MIB data (seen: Canon imagePROGRAF iPF670,
+# hrDeviceTable only); a computer always lists its processors (a Windows host also lists its
+# print queues as printers, so a printer row alone is not enough).
+HR_DEVICE_TYPE_PRINTER: Final = "1.3.6.1.2.1.25.3.1.5"
+HR_DEVICE_TYPE_PROCESSOR: Final = "1.3.6.1.2.1.25.3.1.3"
 
 HR_DEVICE_STATUS_NAMES: Final = {1: "unknown", 2: "running", 3: "warning", 4: "testing", 5: "down"}
 HR_PRINTER_STATUS_NAMES: Final = {1: "other", 2: "unknown", 3: "idle", 4: "printing", 5: "warmup"}

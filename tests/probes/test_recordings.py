@@ -143,6 +143,16 @@ async def test_print_queues_without_printer_mib_are_not_a_printer(
     assert reading.supplies == () and reading.faults is None
 
 
+async def test_printer_by_host_resources_alone(client: SnmpClient, snmpsim: Snmpsim) -> None:
+    # An hrDevicePrinter row and no processors: a printer whose agent lacks Printer-MIB. Its
+    # own hrDeviceStatus (warning) counts; it has no supplies to show.
+    reading = await poll(client, snmpsim, "handmade_hronly")
+    assert reading.reachable and reading.error is None
+    assert reading.status == "warning" and reading.device_status == "warning"
+    assert reading.identity.model == "Hand-made LFP 1.04"
+    assert reading.supplies == () and reading.faults is None
+
+
 @requires_shared
 @pytest.mark.parametrize(("name", "index"), [("ricoh_mpc2503", "1.2"), ("canonprinter_tm", "1.6")])
 async def test_waste_level_is_remaining_space(client: SnmpClient, snmpsim: Snmpsim, name: str,
