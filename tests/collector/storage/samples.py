@@ -8,10 +8,22 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from aiohttp import web
+
 from collector.config import DeviceConfig
+from collector.lab import free_port
 from probes.model import Alert, PageCounter, PollCost, Reading, Supply, Tray
 
 COLOURS = ("black", "cyan", "magenta", "yellow")
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Start ``app`` on a free loopback port: its runner (to clean up) and base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
 
 
 def device(i: int, *, site: str | None = "hq") -> DeviceConfig:

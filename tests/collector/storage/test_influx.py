@@ -31,7 +31,7 @@ from collector.storage.query import InfluxQuery
 from collector.storage.spool import Spool
 from probes.model import Supply
 from probes.secret import Secret
-from tests.collector.storage.samples import device, printer_reading
+from tests.collector.storage.samples import device, printer_reading, serve
 
 FAST = Backoff(initial=0.05, maximum=0.4, attempts=2)
 T0 = 1_795_000_000.0
@@ -92,11 +92,7 @@ class Recorder:
         self._session = aiohttp.ClientSession()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app)
         return self
 
     async def _forward(self, request: web.Request) -> web.Response:

@@ -22,7 +22,7 @@ from collector.storage import StorageError
 from collector.storage.influx import Backoff, InfluxWriter
 from collector.storage.lineproto import reading_lines, time_ns
 from probes.secret import Secret
-from tests.collector.storage.samples import device, parse_line, printer_reading
+from tests.collector.storage.samples import device, parse_line, printer_reading, serve
 
 FAST = Backoff(initial=0.05, maximum=0.4, attempts=2)
 
@@ -128,11 +128,7 @@ class Influx2Like:
     async def start(self) -> Influx2Like:
         app = web.Application()
         app.router.add_post("/api/v2/write", self._write)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app)
         return self
 
     async def stop(self) -> None:
