@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from probes import parsing
 from probes import printer_mib as mib
@@ -21,13 +22,31 @@ log = logging.getLogger(__name__)
 PRINTER_MIB_PREFIXES = ("1.3.6.1.2.1.43.",)
 
 
+@dataclass(slots=True)
+class _Known:
+    """What the last full poll of a target found: its static values (names, capacities, serial,
+    system scalars but uptime), the instances of its dynamic row columns (one level per supply,
+    ...), and how many alerts it had."""
+
+    static: dict[str, Value]
+    dynamic_oids: tuple[str, ...]
+    alerts: int
+
+
+def _alert_rows(rows: Mapping[str, Value]) -> int:
+    prefix = mib.PRT_ALERT_ENTRY + "."
+    return len({oid[len(prefix):].partition(".")[2] for oid in rows if oid.startswith(prefix)})
+
+
 class PrinterProbe:
     """Polls a printer over SNMP.
 
-    ``collect(target, full=False)`` walks only the columns that change (levels, status, alerts,
-    counters) and reuses the static ones (names, capacities, serial) from the last full poll of
-    that target; the first poll of a target is always full. Never raises for device trouble: an
-    unreachable, mis-authenticated, non-printer or garbled device is a reading with ``error``.
+    ``collect(target, full=False)`` is a light poll: one GET of the uptime and of the dynamic
+    values of the rows the last full poll found (levels, status, error state, counters), and a
+    walk of the alert table sized by its last length; the static columns (names, capacities,
+    serial) are reused. The first poll of a target is always full, and so is the one after a
+    light poll that found a known row gone. Never raises for device trouble: an unreachable,
+    mis-authenticated, non-printer or garbled device is a reading with ``error``.
     """
 
     name = "snmp_printer"
@@ -35,7 +54,7 @@ class PrinterProbe:
     def __init__(self, client: SnmpClient, thresholds: Thresholds | None = None) -> None:
         self._client = client
         self._thresholds = thresholds or parsing.DEFAULT_THRESHOLDS
-        self._static: dict[SnmpTarget, dict[str, Value]] = {}
+        self._known: dict[SnmpTarget, _Known] = {}
 
     async def collect(
         self, target: SnmpTarget, device: str | None = None, *, full: bool = True
@@ -43,26 +62,29 @@ class PrinterProbe:
         name = device or target.host
         cost = Cost()
         started = time.perf_counter()
-        static = self._static.get(target)
-        full = full or static is None
+        known = None if full else self._known.get(target)
         try:
-            rows: dict[str, Value] = dict(
-                await self._client.get(target, mib.SYSTEM_SCALARS, cost)
-            )
-            columns = mib.POLL_COLUMNS if full else mib.DYNAMIC_COLUMNS
-            walked = await self._client.walk_columns(target, columns, cost)
+            if known is None:
+                rows: dict[str, Value] = dict(
+                    await self._client.get(target, mib.SYSTEM_SCALARS, cost))
+                walked = await self._client.walk_columns(target, mib.POLL_COLUMNS, cost)
+            else:
+                rows = await self._client.get(target, (mib.SYS_UPTIME, *known.dynamic_oids), cost)
+                # Every repetition past the alert table's end is decoded for nothing.
+                walked = await self._client.walk_columns(target, mib.ALERT_COLUMN_OIDS, cost,
+                                                         max_repetitions=known.alerts + 1)
         except SnmpAuthError as err:
             return self._failed(name, target, f"auth_failed: {err.detail}", cost, started)
         except SnmpError as err:
             return self._failed(name, target, str(err), cost, started)
-        if full:
-            self._static[target] = {
-                oid: v for oid, v in walked.items()
-                if not any(oid.startswith(d + ".") for d in mib.DYNAMIC_COLUMNS)
-            }
+        if known is None:
+            rows.update(walked)
+            self._known[target] = self._learn(rows)
         else:
-            walked = {**(static or {}), **walked}
-        rows.update(walked)
+            if any(oid not in rows for oid in known.dynamic_oids):
+                self.forget(target)  # a supply, tray or engine went away: re-read all next time
+            known.alerts = _alert_rows(walked)
+            rows = {**known.static, **rows, **walked}
         poll_cost = PollCost(round(time.perf_counter() - started, 6), cost.pdus, cost.retries)
         try:
             return self.parse(rows, device=name, host=target.host, cost=poll_cost)
@@ -73,7 +95,18 @@ class PrinterProbe:
 
     def forget(self, target: SnmpTarget) -> None:
         """Drop cached static columns so that the next poll is full."""
-        self._static.pop(target, None)
+        self._known.pop(target, None)
+
+    @staticmethod
+    def _learn(rows: Mapping[str, Value]) -> _Known:
+        static: dict[str, Value] = {}
+        dynamic: list[str] = []
+        for oid, value in rows.items():
+            if any(oid.startswith(c + ".") for c in mib.DYNAMIC_ROW_COLUMNS):
+                dynamic.append(oid)
+            elif oid != mib.SYS_UPTIME and not oid.startswith(mib.PRT_ALERT_ENTRY + "."):
+                static[oid] = value
+        return _Known(static, tuple(dynamic), _alert_rows(rows))
 
     def parse(self, rows: Rows, *, device: str, host: str, cost: PollCost | None = None
               ) -> Reading:

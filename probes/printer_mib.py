@@ -57,16 +57,19 @@ POLL_COLUMNS: Final = (
     *(f"{PRT_ALERT_ENTRY}.{c}" for c in ALERT_COLUMNS),
 )
 # The columns that change between polls; the rest (names, capacities, serial) are "static" and
-# the collector refreshes them rarely (see collector.scheduler).
-DYNAMIC_COLUMNS: Final = (
+# the collector refreshes them rarely (see collector.scheduler). The rows of the first group are
+# those of the static ones (one level per known supply, ...): a light poll GETs them by name. The
+# alert table's rows come and go: it is walked.
+DYNAMIC_ROW_COLUMNS: Final = (
     HR_DEVICE_STATUS,
     HR_PRINTER_STATUS,
     HR_PRINTER_ERROR_STATE,
     PRT_MARKER_LIFE_COUNT,
     f"{PRT_SUPPLIES_ENTRY}.{SUP_LEVEL}",
     f"{PRT_INPUT_ENTRY}.{IN_LEVEL}",
-    *(f"{PRT_ALERT_ENTRY}.{c}" for c in ALERT_COLUMNS),
 )
+ALERT_COLUMN_OIDS: Final = tuple(f"{PRT_ALERT_ENTRY}.{c}" for c in ALERT_COLUMNS)
+DYNAMIC_COLUMNS: Final = (*DYNAMIC_ROW_COLUMNS, *ALERT_COLUMN_OIDS)
 
 # --- enumerations ------------------------------------------------------------------------------
 # hrPrinterDetectedErrorState bits, numbered from the MSB of the first octet (RFC 2790 + RFC 3805).

@@ -287,7 +287,8 @@ class SnmpClient:
 
     async def get(self, target: SnmpTarget, oids: Sequence[str], cost: Cost | None = None
                   ) -> dict[str, Value]:
-        """GET scalars. Absent objects are left out of the result (never an error)."""
+        """GET scalars. Absent objects are left out of the result (never an error). A request
+        whose answer would be tooBig for the agent is asked in two halves."""
         cost = cost if cost is not None else Cost()
         oids = list(oids)
         out: dict[str, Value] = {}
@@ -297,6 +298,11 @@ class SnmpClient:
                 # v1 noSuchName: drop the missing OID and ask again for the rest.
                 del oids[index - 1]
                 continue
+            if status == 1 and len(oids) > 1:  # tooBig
+                half = len(oids) // 2
+                out.update(await self.get(target, oids[:half], cost))
+                out.update(await self.get(target, oids[half:], cost))
+                break
             if status:
                 raise SnmpError("snmp_error", f"error-status {status} at index {index}")
             for oid, value in vbs:
@@ -307,27 +313,32 @@ class SnmpClient:
         return out
 
     async def walk_columns(
-        self, target: SnmpTarget, columns: Sequence[str], cost: Cost | None = None
+        self, target: SnmpTarget, columns: Sequence[str], cost: Cost | None = None,
+        max_repetitions: int | None = None,
     ) -> dict[str, Value]:
         """Walk several table columns at once (GETBULK on v2c/v3, GETNEXT on v1).
 
         Each column advances on its own and stops when it leaves its subtree, ends the MIB, or
         returns a non-increasing OID (an agent bug; the okilan recording has a corrupt row). A
         truncated or "tooBig" GETBULK answer shrinks the repetitions. Never walks past a column.
+        ``max_repetitions`` (at most the target's): fewer rows per GETBULK, for columns expected
+        to be short — every repetition past a column's end is decoded for nothing.
         """
         cost = cost if cost is not None else Cost()
         out: dict[str, Value] = {}
-        await self._walk(target, {col: col for col in columns}, cost, out)
+        reps = target.max_repetitions if max_repetitions is None else min(
+            max_repetitions, target.max_repetitions)
+        await self._walk(target, {col: col for col in columns}, cost, out, reps)
         return out
 
     async def _walk(self, target: SnmpTarget, pending: dict[str, str], cost: Cost,
-                    out: dict[str, Value]) -> None:
+                    out: dict[str, Value], repetitions: int) -> None:
         """Walk the columns of ``pending`` ({column: last OID seen}) into ``out``. An agent
         whose answer to all of them at once is tooBig even at one repetition (or on v1) gets
         them in two halves, each walked on from where it stands (old printers have small
         message size limits)."""
         v1 = target.credentials.version == "1"
-        max_rep = max(1, target.max_repetitions)
+        max_rep = max(1, repetitions)
         while pending:
             cols = list(pending)
             request = [pending[c] for c in cols]
@@ -344,7 +355,8 @@ class SnmpClient:
             if status == 1 and len(cols) > 1:  # tooBig, and nothing left to shrink: split
                 half = len(cols) // 2
                 for group in (cols[:half], cols[half:]):
-                    await self._walk(target, {c: pending[c] for c in group}, cost, out)
+                    await self._walk(target, {c: pending[c] for c in group}, cost, out,
+                                     repetitions)
                 return
             if status:
                 raise SnmpError("snmp_error", f"error-status {status} at index {index}")

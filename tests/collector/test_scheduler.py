@@ -196,3 +196,31 @@ async def test_simulated_fault_is_seen_over_snmp(
     sim_fleet.write(printer)
     await sched.poll_once(dev, dev.probes[0])
     assert "jammed" not in (sink.readings[-1].faults or set())
+
+
+async def test_a_vanished_supply_makes_the_next_poll_full(
+    fleet: tuple[SimFleet, Snmpsim], parts: tuple[SnmpClient, aiohttp.ClientSession]
+) -> None:
+    """Light polls ask for the rows the last full poll found; when one is gone (a drum taken
+    out), the next poll walks everything again and sees the printer as it is now."""
+    sim_fleet, sim = fleet
+    base = device("sched-03", sim)
+    probe = replace(base.probes[0], full_every=100)  # only the vanished row can force a full
+    dev = replace(base, probes=(probe,))
+    sink = ListSink()
+    sched = Scheduler([dev], CollectorSettings(), [sink], *parts)
+    printer = sim_fleet.get("sched-03")
+    await sched.poll_once(dev, probe)  # full
+    await sched.poll_once(dev, probe)  # light
+    full, light = sink.readings[-2:]
+    assert light.cost.pdus < full.cost.pdus
+    assert [s.index for s in light.supplies] == [s.index for s in full.supplies]
+    removed = printer.supplies.pop()
+    sim_fleet.write(printer)
+    await sched.poll_once(dev, probe)  # light: the drum's level is gone
+    gone = next(s for s in sink.readings[-1].supplies if s.description == removed.description)
+    assert gone.level is None and gone.state == "unknown"
+    await sched.poll_once(dev, probe)  # full again (not due by full_every: forced)
+    again = sink.readings[-1]
+    assert again.cost.pdus > light.cost.pdus
+    assert removed.description not in [s.description for s in again.supplies]
