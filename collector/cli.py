@@ -134,12 +134,7 @@ def check_json(reading: Reading) -> dict[str, object]:
 def run_check(args: argparse.Namespace) -> int:
     from collector.render import render
 
-    if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT_S
-            and 0 <= args.retries <= MAX_RETRIES and 0 < args.port < 65536):
-        print(f"fleetwatch check: --timeout must be > 0 and <= {MAX_TIMEOUT_S:g}, --retries "
-              f"0-{MAX_RETRIES}, --port 1-65535", file=sys.stderr)
-        return 3
-    try:
+    try:  # (--timeout, --retries and --port were range-checked by their argparse types)
         creds = credentials_from_args(args)
     except ValueError as err:
         print(f"fleetwatch check: {err}", file=sys.stderr)

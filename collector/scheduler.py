@@ -1,7 +1,8 @@
 """Polls every device's probes on schedule.
 
 One task per (device, probe), first polls spread over ``jitter * interval``, a global concurrency
-limit, per-poll timeouts (inside the probes), and a record of each poll's cost on the reading.
+limit, per-poll timeouts (a deadline per printer poll, see :func:`snmp_deadline`; the
+connectivity probes' own), and a record of each poll's cost on the reading.
 A printer whose SNMP poll times out is first "asleep?": retried with backoff while its last
 reading is re-sent marked stale (or, if it has not answered since the collector started, a
 ``reachable=False, stale=True`` "no answer yet" reading); only after ``sleep_grace`` of silence
@@ -25,7 +26,7 @@ import aiohttp
 from collector.config import CollectorSettings, DeviceConfig, ProbeConfig
 from collector.pipeline import ReadingSink
 from probes import connectivity
-from probes.model import PollCost, Reading
+from probes.model import Reading
 from probes.printer import PrinterProbe, mark_stale
 from probes.snmp import SnmpClient, SnmpTarget
 
@@ -150,18 +151,8 @@ class Scheduler:
     async def _collect(self, device: DeviceConfig, probe: ProbeConfig, *, full: bool) -> Reading:
         if probe.kind == "snmp_printer":
             target = device.snmp_target()
-            deadline = snmp_deadline(probe, target)
-            started = time.monotonic()
-            try:
-                async with asyncio.timeout(deadline):
-                    return await self._printer.collect(target, device.name, full=full)
-            except TimeoutError:
-                # The probe's own per-request timeouts did not end it: a slow, dribbling agent.
-                self._printer.forget(target)
-                return Reading(device=device.name, host=device.host, probe=probe.kind,
-                               reachable=False, status="unreachable",
-                               error=f"timeout: the poll took longer than {deadline:g} s",
-                               cost=PollCost(round(time.monotonic() - started, 6)))
+            return await self._printer.collect(target, device.name, full=full,
+                                               deadline=snmp_deadline(probe, target))
         if probe.kind == "ping":
             return await connectivity.ping(device.host, device=device.name, timeout=probe.timeout)
         if probe.kind == "tcp":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -57,27 +58,28 @@ class PrinterProbe:
         self._known: dict[SnmpTarget, _Known] = {}
 
     async def collect(
-        self, target: SnmpTarget, device: str | None = None, *, full: bool = True
+        self, target: SnmpTarget, device: str | None = None, *, full: bool = True,
+        deadline: float | None = None,
     ) -> Reading:
+        """One poll. ``deadline``: seconds the whole poll may take, all requests and retries
+        included (None: only the target's per-request timeouts bound it)."""
         name = device or target.host
         cost = Cost()
         started = time.perf_counter()
         known = None if full else self._known.get(target)
         try:
-            if known is None:
-                rows: dict[str, Value] = dict(
-                    await self._client.get(target, mib.SYSTEM_SCALARS, cost))
-                walked = await self._client.walk_columns(target, mib.POLL_COLUMNS, cost)
-            else:
-                rows = await self._client.get(target, (mib.SYS_UPTIME, *known.dynamic_oids), cost)
-                # Every repetition past the alert table's end is decoded for nothing.
-                walked = await self._client.walk_columns(target, mib.ALERT_COLUMN_OIDS, cost,
-                                                         max_repetitions=known.alerts + 1)
+            async with asyncio.timeout(deadline):
+                rows, walked = await self._ask(target, known, cost)
+        except TimeoutError:
+            # The per-request timeouts did not end it: an agent that answers, but slowly.
+            return self._failed(name, target, f"timeout: the poll took longer than {deadline:g} s",
+                                cost, started)
         except SnmpAuthError as err:
             return self._failed(name, target, f"auth_failed: {err.detail}", cost, started)
         except SnmpError as err:
             return self._failed(name, target, str(err), cost, started)
         if known is None:
+
             rows.update(walked)
             self._known[target] = self._learn(rows)
         else:
@@ -92,6 +94,17 @@ class PrinterProbe:
             log.debug("cannot parse answer of %s", name, exc_info=True)
             return Reading(device=name, host=target.host, probe=self.name, reachable=True,
                            error=f"malformed answer: {err}", status="unknown", cost=poll_cost)
+
+    async def _ask(self, target: SnmpTarget, known: _Known | None, cost: Cost
+                   ) -> tuple[dict[str, Value], dict[str, Value]]:
+        """The SNMP exchange of one poll: (GET answers, walked rows). Raises SnmpError."""
+        if known is None:
+            rows = await self._client.get(target, mib.SYSTEM_SCALARS, cost)
+            return rows, await self._client.walk_columns(target, mib.POLL_COLUMNS, cost)
+        rows = await self._client.get(target, (mib.SYS_UPTIME, *known.dynamic_oids), cost)
+        # Every repetition past the alert table's end is decoded for nothing.
+        return rows, await self._client.walk_columns(target, mib.ALERT_COLUMN_OIDS, cost,
+                                                     max_repetitions=known.alerts + 1)
 
     def forget(self, target: SnmpTarget) -> None:
         """Drop cached static columns so that the next poll is full."""

@@ -133,7 +133,7 @@ async def test_a_dribbling_agent_meets_the_poll_deadline(
 ) -> None:
     """A poll that the probe's own per-request timeouts do not end (an agent that answers
     every request, slowly) is cut at the deadline: the probe's timeout, never shorter than one
-    request's tries. The transport is faked: a collect that never finishes."""
+    request's tries. The transport is faked: an SNMP GET that never finishes."""
     profile = SnmpProfile(name="t", community=Secret("x"), timeout=0.2, retries=1)
     probe = ProbeConfig(kind="snmp_printer", interval=10.0, timeout=0.5)
     dev = DeviceConfig(name="slow", host="127.0.0.1", port=9, snmp=profile, probes=(probe,))
@@ -142,11 +142,11 @@ async def test_a_dribbling_agent_meets_the_poll_deadline(
     sink = ListSink()
     sched = Scheduler([dev], CollectorSettings(sleep_grace=0), [sink], *parts)
 
-    async def dribble(*args: object, **kw: object) -> Reading:
+    async def dribble(*args: object, **kw: object) -> dict[str, object]:
         await asyncio.sleep(30)
         raise AssertionError("not cut")
 
-    monkeypatch.setattr(sched._printer, "collect", dribble)
+    monkeypatch.setattr(parts[0], "get", dribble)
     started = asyncio.get_running_loop().time()
     await sched.poll_once(dev, probe)
     took = asyncio.get_running_loop().time() - started
