@@ -36,7 +36,7 @@ import aiohttp
 import yaml
 
 from bench import poller
-from collector.lab import LabError, Snmpsim, _Process, _wait_http, free_port
+from collector.demo import LabError, Process, Snmpsim, free_port, wait_http
 from probes import printer_mib as mib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def override_lines(records: Iterable[tuple[str, str, str]]) -> list[str]:
     return lines
 
 
-class Snmpd(_Process):
+class Snmpd(Process):
     """One net-snmp ``snmpd`` in the foreground serving one recording on many addresses."""
 
     def __init__(self, recording: Path, endpoints: Sequence[tuple[str, int]],
@@ -327,7 +327,7 @@ def module_name(community: str) -> str:
     return f"fw_{community}"
 
 
-class SnmpExporter(_Process):
+class SnmpExporter(Process):
     """prometheus-snmp-exporter on a free loopback port with one module per community."""
 
     def __init__(self, communities: Iterable[str], *, timeout: float, retries: int,
@@ -348,7 +348,7 @@ class SnmpExporter(_Process):
         conf.write_text(yaml.safe_dump(self.modules, sort_keys=False))
         self._spawn([EXPORTER, f"--config.file={conf}",
                      f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=error"])
-        _wait_http(self.url + "/metrics", {200}, timeout, self)
+        wait_http(self.url + "/metrics", {200}, timeout, self)
         return self
 
     @property

@@ -40,7 +40,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from collector.config import DeviceConfig, StorageConfig
-from collector.lab import Influxd
+from collector.demo import Influxd
 from collector.storage.influx import InfluxWriter
 from collector.storage.lineproto import reading_lines
 from collector.storage.query import InfluxQuery

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from collector.lab import Influxd, Snmpsim, VictoriaMetrics
+from collector.demo import Influxd, Snmpsim, VictoriaMetrics
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDMADE = ROOT / "tests" / "fixtures" / "recordings"

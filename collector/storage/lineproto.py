@@ -2,7 +2,8 @@
 
 FIELD-NOTES: ``influxdb_client.Point.to_line_protocol()`` is about 22x slower than formatting the
 line ourselves, so we do. The schema (every measurement, tag and field with its type) is
-:data:`SCHEMA` and is documented in ``docs/influxdb-schema.md``; a test keeps the two in step.
+:data:`collector.schema.SCHEMA` and is documented in ``docs/influxdb-schema.md``; a test keeps the
+two in step.
 
 Contracts:
 - Every field has one type forever (InfluxDB 1.x rejects a change): integers always carry the
@@ -24,48 +25,11 @@ from collections.abc import Iterable, Mapping
 from typing import Final
 
 from collector.config import DeviceConfig
+from collector.schema import (
+    RESERVED_TAGS,
+)
 from probes.model import STATUS_ORDER, Reading
 from probes.printer_mib import ERROR_BITS
-
-INTEGER: Final = "integer"
-FLOAT: Final = "float"
-STRING: Final = "string"
-BOOLEAN: Final = "boolean"
-
-# Tags on every line of a device (plus the device's own config ``tags``, see RESERVED_TAGS).
-DEVICE_TAGS: Final = ("device", "kind", "site")
-
-# measurement → (extra tags, {field: type}). The single source of truth for the schema.
-SCHEMA: Final[dict[str, tuple[tuple[str, ...], dict[str, str]]]] = {
-    "availability": (("probe",), {
-        "up": INTEGER, "status": STRING, "status_level": INTEGER, "stale": INTEGER,
-        "duration_s": FLOAT, "pdus": INTEGER, "retries": INTEGER, "error": STRING,
-    }),
-    "uptime": ((), {"seconds": FLOAT}),
-    "supply": (("supply", "type", "colour"), {
-        "level": INTEGER, "capacity": INTEGER, "percent": FLOAT, "state": STRING,
-        "description": STRING, "part_number": STRING, "unit": STRING, "class": STRING,
-    }),
-    "tray": (("tray",), {
-        "level": INTEGER, "capacity": INTEGER, "percent": FLOAT, "state": STRING,
-        "description": STRING, "media": STRING, "manual": INTEGER,
-    }),
-    "pages": (("marker",), {"count": INTEGER}),
-    "printer": ((), {
-        "device_status": STRING, "printer_status": STRING, "error_state": STRING,
-        "fault_count": INTEGER, **dict.fromkeys(ERROR_BITS, INTEGER),
-        "alert_count": INTEGER, "alerts_critical": INTEGER, "page_count": INTEGER,
-    }),
-    # reading.metrics of non-printer probes (ping rtt_ms, http status_code, ...): all floats.
-    "metrics": (("probe",), {"*": FLOAT}),
-}
-
-# Tag names a device's config ``tags`` may not use: every tag key Fleetwatch writes itself (a
-# second "type" or "supply" would make InfluxDB refuse the line: "duplicate tags"), and "time",
-# which InfluxDB refuses as a tag key. The config loader rejects them; :func:`device_tags` also
-# leaves them out of hand-built configs.
-RESERVED_TAGS: Final = frozenset(
-    {*DEVICE_TAGS, *(tag for tags, _ in SCHEMA.values() for tag in tags), "time"})
 
 # Strings longer than this (error texts, odd descriptions) are cut: a field is not a log.
 MAX_STRING = 1024

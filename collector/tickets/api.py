@@ -1,4 +1,4 @@
-"""``/api/v1/tickets``: the queue over HTTP, plus a plain HTML list at ``/tickets``.
+"""``/api/v1/tickets``: the queue over HTTP (its pages are :mod:`collector.tickets.pages`).
 
 Every error is JSON ``{"error": "..."}`` with a 4xx status: 400 bad input (JSON, unknown field,
 unknown state/kind/severity, bad paging), 401 missing/wrong token, 404 unknown ticket, 409 an
@@ -19,7 +19,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from collector.appkeys import CONFIG
+from collector.faults.catalogue import catalogue_rows
+from collector.keys import CONFIG, NOTIFY, STORE
 from collector.tickets.store import (
     KINDS,
     SEVERITIES,
@@ -30,14 +31,9 @@ from collector.tickets.store import (
     Ticket,
     TicketError,
     TicketQuery,
-    TicketStore,
 )
 
 log = logging.getLogger(__name__)
-
-STORE = web.AppKey("tickets_store", TicketStore)
-# Called with (event, ticket) after a change that people should hear about.
-NOTIFY: web.AppKey[Callable[[str, Ticket], None]] = web.AppKey("tickets_notify")
 
 MAX_LIMIT: Final = 500
 DEFAULT_LIMIT: Final = 50
@@ -284,8 +280,6 @@ async def add_comment(request: web.Request) -> web.StreamResponse:
 
 async def catalogue(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/faults: the fault catalogue (code, severity, title, source, kind)."""
-    from collector.faults import catalogue_rows
-
     return web.json_response({"faults": [
         {"code": s.code, "severity": s.severity, "title": s.title, "source": s.source,
          "kind": s.kind} for s in catalogue_rows()]})
@@ -296,7 +290,6 @@ async def fallback(request: web.Request) -> web.StreamResponse:
     return _error(405, f"{request.method} is not allowed here")
 
 
-# --- a plain HTML view for technicians -----------------------------------------------------------
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/v1/tickets", list_tickets)

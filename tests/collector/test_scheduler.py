@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 
 from collector.config import CollectorSettings, DeviceConfig, ProbeConfig, SnmpProfile
-from collector.lab import Snmpsim
+from collector.demo import Snmpsim
+from collector.demo.simfleet import SimFleet
 from collector.scheduler import Scheduler, snmp_deadline
-from collector.simfleet import SimFleet
 from probes.model import Reading
 from probes.secret import Secret
 from probes.snmp import SnmpClient

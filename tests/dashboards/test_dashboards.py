@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from collector.config import DeviceConfig, SnmpProfile
-from collector.lab import Influxd, Snmpsim
+from collector.demo import Influxd, Snmpsim
 from collector.storage.lineproto import reading_lines
 from dashboards import build
 from probes import connectivity

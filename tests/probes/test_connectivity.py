@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from collector.lab import free_port
+from collector.demo import free_port
 from probes import connectivity
 
 

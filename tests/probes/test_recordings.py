@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from collector.lab import Snmpsim
+from collector.demo import Snmpsim
 from probes.model import Reading
 from probes.printer import PrinterProbe
 from probes.secret import Secret

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from aiohttp import web
 
 from collector.config import DeviceConfig
-from collector.lab import free_port
+from collector.demo import free_port
 from probes.model import Alert, PageCounter, PollCost, Reading, Supply, Tray
 
 COLOURS = ("black", "cyan", "magenta", "yellow")

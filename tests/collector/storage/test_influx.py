@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 
 from collector.config import DeviceConfig, StorageConfig
-from collector.lab import Influxd, free_port
+from collector.demo import Influxd, free_port
 from collector.storage import QueryError, StorageError
 from collector.storage.influx import Backoff, InfluxWriter
 from collector.storage.lineproto import reading_lines

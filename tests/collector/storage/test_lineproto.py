@@ -10,8 +10,8 @@ from types import MappingProxyType
 import pytest
 
 from collector.config import DeviceConfig
+from collector.schema import SCHEMA
 from collector.storage.lineproto import (
-    SCHEMA,
     escape_key,
     escape_measurement,
     format_line,

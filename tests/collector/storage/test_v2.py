@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from collector.config import StorageConfig
-from collector.lab import VictoriaMetrics, free_port
+from collector.demo import VictoriaMetrics, free_port
 from collector.storage import StorageError
 from collector.storage.influx import Backoff, InfluxWriter
 from collector.storage.lineproto import reading_lines, time_ns

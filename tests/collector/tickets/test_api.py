@@ -15,13 +15,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from collector import tickets
-from collector import web as pages
-from collector.appkeys import CONFIG, SINKS
+from collector.app import build_app
 from collector.config import CollectorSettings, Config, DeviceConfig
-from collector.faults import FaultEngine
-from collector.lab import free_port
-from collector.tickets.api import STORE
+from collector.demo import free_port
+from collector.faults.engine import FaultEngine
+from collector.keys import CONFIG, ENGINE, SINKS, STORE
 from collector.tickets.store import NewTicket
 from probes.secret import Secret
 
@@ -54,11 +52,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
                     collector=CollectorSettings(state_dir=tmp_path / "state",
                                                 api_token=Secret(TOKEN)),
                     devices=(DeviceConfig(name="p1", host="192.0.2.1", site="hq"),))
-    app = web.Application(middlewares=[pages.api_json_errors])  # as service.build_app
-    app[CONFIG] = config
-    app[SINKS] = []
-    tickets.setup(app)
-    pages.setup_ticket_pages(app)
+    app = build_app(config)  # the whole collector: no devices, no storage
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
@@ -71,8 +65,8 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
 
 
 async def test_setup_wires_store_engine_and_sink(server: Server) -> None:
-    engine = server.app[tickets.ENGINE]
-    assert isinstance(engine, FaultEngine) and server.app[SINKS] == [engine]
+    engine = server.app[ENGINE]
+    assert isinstance(engine, FaultEngine) and server.app[SINKS][-1] is engine
     assert (Path(server.app[CONFIG].collector.state_dir) / "tickets.sqlite3").exists()
 
 

@@ -32,6 +32,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 from pysnmp.proto.rfc1902 import OctetString
 
+from collector.app import build_app
 from collector.config import (
     CollectorSettings,
     Config,
@@ -40,8 +41,7 @@ from collector.config import (
     SnmpProfile,
     TicketSettings,
 )
-from collector.lab import Snmpsim, free_port
-from collector.service import build_app
+from collector.demo import Snmpsim, free_port
 from probes.printer_mib import HR_PRINTER_ERROR_STATE
 from probes.secret import Secret
 

@@ -24,20 +24,15 @@ from collector.config import (
     TicketSettings,
     WeeklyWindow,
 )
-from collector.config_loader import load_config
-from collector.faults import (
-    CATALOGUE,
-    FaultEngine,
-    effective_schedule,
-    observe,
-    suppression,
-    threshold_level,
-)
+from collector.config.loader import load_config
+from collector.faults.catalogue import CATALOGUE
+from collector.faults.engine import FaultEngine
+from collector.faults.observe import observe, threshold_level
+from collector.faults.windows import effective_schedule, suppression
 from collector.tickets.store import Ticket, TicketQuery, TicketStore
 from probes import printer_mib as mib
 from probes.model import Reading
-
-from .conftest import Clock, alert, down, ping, printer, toner
+from tests.collector.conftest import Clock, alert, down, ping, printer, toner
 
 START = Clock().now
 PRINTER = DeviceConfig(name="p1", host="192.0.2.1", probes=(ProbeConfig(kind="snmp_printer"),))

@@ -1,4 +1,4 @@
-"""``fleetwatch demo``: a whole office on one machine.
+"""The demo: a whole office on one machine.
 
 Starts a local influxd (own data dir), a simulated fleet served by snmpsim (toner drains, paper
 runs out, jams come and go), and the collector with its web UI, using ``config/demo.yaml``.
@@ -7,41 +7,33 @@ Ctrl-C (or SIGTERM) stops everything it started.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from collector.app import build_app
+from collector.config import Config, load_config
+from collector.demo.lab import Influxd, Snmpsim
+from collector.demo.simfleet import SimFleet
+
 log = logging.getLogger(__name__)
 STEP_SECONDS = 10.0
+# config/demo.yaml of the source tree
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.yaml"
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("demo", help="run a simulated office fleet with the collector and web UI")
-    p.add_argument("--config", "-c", default=str(Path(__file__).resolve().parents[1] / "config"
-                                                / "demo.yaml"))
-    p.add_argument("--minutes", type=float, default=0,
-                   help="stop by itself after this many minutes (default: run until Ctrl-C)")
-    p.add_argument("--log-level", default="WARNING",
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.set_defaults(handler=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from collector.config_loader import load_config
-    from collector.lab import Influxd, Snmpsim
-    from collector.simfleet import SimFleet
-
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+def run_demo(config_path: str | Path, minutes: float = 0, log_level: str = "WARNING") -> int:
+    """Start influxd and the simulated fleet, serve the collector until Ctrl-C/SIGTERM or
+    ``minutes``, then stop everything it started."""
+    logging.basicConfig(level=log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = load_config(args.config)
+    config = load_config(config_path)
     snmp_devices = [d for d in config.devices if any(p.kind == "snmp_printer" for p in d.probes)]
     endpoints = sorted({(d.host, d.port) for d in snmp_devices})
     influx_port = urlsplit(config.storage.url).port if config.storage.backend != "none" else None
@@ -60,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"starting {len(fleet.printers)} simulated printers/copiers on "
               f"{', '.join(f'{h}:{p}' for h, p in endpoints)} ...", flush=True)
         sim_proc.start()
-        asyncio.run(_serve(config, fleet, args.minutes))
+        asyncio.run(_serve(config, fleet, minutes))
     finally:
         sim_proc.stop()
         if influxd:
@@ -69,9 +61,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(config: Any, fleet: Any, minutes: float) -> None:
-    from collector.service import build_app
-
+async def _serve(config: Config, fleet: SimFleet, minutes: float) -> None:
     app = build_app(config)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
@@ -104,7 +94,7 @@ Press Ctrl-C to stop.""", flush=True)
         await runner.cleanup()
 
 
-def _check_command(config: Any) -> str:
+def _check_command(config: Config) -> str:
     """The ``fleetwatch check`` command line that polls the demo's first simulated printer."""
     device = next(d for d in config.devices if any(p.kind == "snmp_printer" for p in d.probes))
     community = device.snmp.community.reveal() if device.snmp.community else "public"
@@ -112,7 +102,7 @@ def _check_command(config: Any) -> str:
             f"--community {community}")
 
 
-async def _simulate(fleet: Any) -> None:
+async def _simulate(fleet: SimFleet) -> None:
     while True:
         await asyncio.sleep(STEP_SECONDS)
         await asyncio.to_thread(fleet.step, STEP_SECONDS)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from collector.lab import Snmpsim, free_port
-from collector.render import render
+from collector.cli.render import render
+from collector.demo import Snmpsim, free_port
 from probes import printer_mib as mib
 from probes.model import Alert, Identity, Reading, Supply, Tray
 from probes.printer import PrinterProbe

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from collector.config_loader import load_config
+from collector.config import load_config
 from probes.errors import ConfigError
 
 

@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from collector import web as pages
-from collector.appkeys import SINKS
+from collector.app import build_app
 from collector.config import (
     CollectorSettings,
     Config,
@@ -29,9 +28,9 @@ from collector.config import (
     SnmpProfile,
     StorageConfig,
 )
-from collector.lab import Influxd, Snmpsim, free_port
-from collector.service import build_app
-from collector.simfleet import SimFleet
+from collector.demo import Influxd, Snmpsim, free_port
+from collector.demo.simfleet import SimFleet
+from collector.keys import SINKS, STATS
 from collector.storage.influx import Backoff, InfluxWriter
 from probes.model import Reading
 from probes.secret import Secret
@@ -118,7 +117,7 @@ async def test_polls_are_stored_and_survive_an_influxdb_outage(
     _, sim = fleet
     recorder = Recorder()
     runner = await start(make_config(sim, influxd, db, tmp_path), recorder)
-    writer = runner.app[pages.STATS]["storage"]
+    writer = runner.app[STATS]["storage"]
     assert isinstance(writer, InfluxWriter)
     # Two quick tries instead of the default four over 3.5 s: the 2.5 s outage (plus the
     # restart) then outlasts the in-memory retries and the batches go through the disk spool.

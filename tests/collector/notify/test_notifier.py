@@ -16,13 +16,13 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from collector.config import EmailConfig, NotificationConfig, WebhookConfig
-from collector.faults import FaultEngine
-from collector.lab import free_port
-from collector.notify import Notifier
+from collector.demo import free_port
+from collector.faults.engine import FaultEngine
+from collector.notify.notifier import Notifier
 from collector.tickets.store import TicketStore
+from tests.collector.conftest import Clock, printer
 
-from .conftest import Clock, printer
-from .test_engine import PRINTER, SETTINGS
+from tests.collector.faults.test_engine import PRINTER, SETTINGS
 
 
 @dataclass

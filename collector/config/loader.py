@@ -36,7 +36,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from collector.config import (
+from collector.config.model import (
     DEFAULT_SNMP_PROFILE,
     DEVICE_KINDS,
     PROBE_KINDS,
@@ -55,7 +55,7 @@ from collector.config import (
     WebhookConfig,
     WeeklyWindow,
 )
-from collector.storage.lineproto import RESERVED_TAGS
+from collector.schema import RESERVED_TAGS
 from probes.errors import ConfigError
 from probes.secret import Secret
 from probes.snmp import AUTH_PROTOCOLS, PRIV_PROTOCOLS

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from collector.app import build_app
 from collector.config import (
     CollectorSettings,
     Config,
@@ -21,9 +22,8 @@ from collector.config import (
     SnmpProfile,
     TicketSettings,
 )
-from collector.lab import Snmpsim, free_port
-from collector.service import build_app
-from collector.simfleet import SimFleet, make_printer
+from collector.demo import Snmpsim, free_port
+from collector.demo.simfleet import SimFleet, make_printer
 from probes.secret import Secret
 
 

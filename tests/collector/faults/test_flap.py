@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from collector.faults import FaultEngine
+from collector.faults.engine import FaultEngine
 from collector.tickets.store import DuplicateOpenTicket, NewTicket, TicketQuery, TicketStore
+from tests.collector.conftest import Clock, printer
 
-from .conftest import Clock, printer
-from .test_engine import PRINTER, SETTINGS
+from tests.collector.faults.test_engine import PRINTER, SETTINGS
 
 TOGGLES = 1000
 

@@ -7,6 +7,9 @@ import logging
 import sys
 from typing import Any
 
+from collector.app import run as serve
+from collector.config import load_config
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("collector", help="run the collector service",
@@ -19,9 +22,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from collector.config_loader import load_config
-    from collector.service import run as serve
-
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(args.config)  # ConfigError → one message per problem, exit 2

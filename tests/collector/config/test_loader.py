@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collector.config import DEFAULT_SNMP_PROFILE, ProbeConfig, Threshold, WeeklyWindow
-from collector.config_loader import ConfigErrors, load_config
-from collector.storage.lineproto import DEVICE_TAGS, SCHEMA
+from collector.config.loader import ConfigErrors, load_config
+from collector.schema import DEVICE_TAGS, SCHEMA
 from probes.errors import ConfigError
 from probes.secret import Secret
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "config" / "example.yaml"
 DOCS = ROOT / "docs" / "configuration.md"
 MARK = "#<"  # in a snippet, marks the line the (single) error must point at; the last mark wins

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -19,12 +20,15 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
 from probes.errors import FleetwatchError
+from probes.secret import Secret
+from probes.snmp import SnmpClient, SnmpCredentials, SnmpTarget
 
 
 class LabError(FleetwatchError):
@@ -47,7 +51,7 @@ def _which(name: str, *extra: str) -> str:
     raise LabError(f"{name} is not installed (run scripts/install-deps.sh)")
 
 
-class _Process:
+class Process:
     """A child process with a log file; the context manager stops it."""
 
     def __init__(self) -> None:
@@ -88,7 +92,7 @@ class _Process:
         self.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> _Process:
+    def __enter__(self) -> Process:
         return self
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
@@ -96,7 +100,7 @@ class _Process:
         self.stop()
 
 
-def _wait_http(url: str, ok: Iterable[int], timeout: float, proc: _Process) -> None:
+def wait_http(url: str, ok: Iterable[int], timeout: float, proc: Process) -> None:
     deadline = time.monotonic() + timeout
     wanted = set(ok)
     while time.monotonic() < deadline:
@@ -115,7 +119,7 @@ def _wait_http(url: str, ok: Iterable[int], timeout: float, proc: _Process) -> N
     raise LabError(f"{url} did not answer within {timeout:g} s:\n{proc.log_tail()}")
 
 
-class Snmpsim(_Process):
+class Snmpsim(Process):
     """snmpsim serving ``.snmprec`` files (community = file name) on one or more endpoints."""
 
     def __init__(self, sources: Iterable[Path], endpoints: Sequence[tuple[str, int]] | None = None,
@@ -160,9 +164,6 @@ class Snmpsim(_Process):
         return self
 
     async def _wait_ready(self, community: str, deadline: float) -> None:
-        from probes.secret import Secret
-        from probes.snmp import SnmpClient, SnmpCredentials, SnmpTarget
-
         client = await SnmpClient.create()
         try:
             for host, port in self.endpoints:
@@ -183,7 +184,7 @@ class Snmpsim(_Process):
             client.close()
 
 
-class Influxd(_Process):
+class Influxd(Process):
     """InfluxDB 1.x (Debian's ``influxdb``) with its own data dir and loopback ports."""
 
     def __init__(self, port: int | None = None) -> None:
@@ -206,7 +207,7 @@ class Influxd(_Process):
         conf = conf.replace('reporting-disabled = false', 'reporting-disabled = true')
         (self.workdir / "influxdb.conf").write_text(conf)
         self._spawn([exe, "-config", str(self.workdir / "influxdb.conf")])
-        _wait_http(self.url + "/ping", {204}, timeout, self)
+        wait_http(self.url + "/ping", {204}, timeout, self)
         return self
 
     def restart(self, timeout: float = 60.0) -> None:
@@ -214,12 +215,9 @@ class Influxd(_Process):
         self.kill()
         exe = _which("influxd", "/usr/bin/influxd")
         self._spawn([exe, "-config", str(self.workdir / "influxdb.conf")])
-        _wait_http(self.url + "/ping", {204}, timeout, self)
+        wait_http(self.url + "/ping", {204}, timeout, self)
 
     def query(self, q: str, db: str | None = None) -> dict[str, object]:
-        import json
-        import urllib.parse
-
         params = {"q": q, "epoch": "ns"}
         if db:
             params["db"] = db
@@ -229,7 +227,7 @@ class Influxd(_Process):
             return result
 
 
-class VictoriaMetrics(_Process):
+class VictoriaMetrics(Process):
     """Debian's victoria-metrics: a real server that accepts InfluxDB ``/api/v2/write``."""
 
     def __init__(self, port: int | None = None) -> None:
@@ -241,5 +239,5 @@ class VictoriaMetrics(_Process):
         exe = _which("victoria-metrics", "/usr/bin/victoria-metrics")
         self._spawn([exe, f"-httpListenAddr=127.0.0.1:{self.port}",
                      f"-storageDataPath={self.workdir / 'vm'}", "-loggerLevel=ERROR"])
-        _wait_http(self.url + "/health", {200}, timeout, self)
+        wait_http(self.url + "/health", {200}, timeout, self)
         return self

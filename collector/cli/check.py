@@ -1,49 +1,28 @@
-"""The ``fleetwatch`` command line.
+"""``fleetwatch check HOST``: poll one printer or copier once and show its health.
 
-Each sub-command catches the FleetwatchError tree and prints one line; anything else is a bug
-and is reported with a traceback.
+Nagios plugin exit codes (0 ok, 1 warning, 2 critical, 3 unknown, also for bad arguments and a
+failure of the tool itself); ``--json`` prints the documented object (docs/check-json.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
-from typing import NoReturn
+from collections.abc import Callable
 
-from probes.errors import FleetwatchError
+from collector.cli.base import EXIT_CODES, Parser
+from collector.cli.render import render
 from probes.model import Reading
 from probes.printer import PrinterProbe
 from probes.secret import Secret
 from probes.snmp import AUTH_PROTOCOLS, PRIV_PROTOCOLS, SnmpClient, SnmpCredentials, SnmpTarget
 
-# Modules that add sub-commands: each has ``register(sub)`` which adds a parser whose defaults
-# carry ``handler=callable(args) -> exit code``.
-COMMAND_MODULES: tuple[str, ...] = ("collector.cmd_run", "collector.cmd_demo", "collector.cmd_config",
-                                     "collector.cmd_tickets")
-
-# Nagios plugin convention.
-EXIT_CODES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3, "unreachable": 3}
 # Bounds of `check`'s numbers: a try longer than a minute, or more than 10 retries, is a typo.
 MAX_TIMEOUT_S = 60.0
 MAX_RETRIES = 10
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse's parser; one whose ``nagios_errors`` is set (``check``) reports a bad argument as
-    one line and exit 3, Nagios UNKNOWN: argparse's exit 2 with a usage block would read as
-    CRITICAL. Other sub-commands keep argparse's behaviour."""
-
-    nagios_errors = False
-
-    def error(self, message: str) -> NoReturn:
-        if self.nagios_errors:
-            self.exit(EXIT_CODES["unknown"], f"{self.prog}: {message}\n")
-        super().error(message)
 
 
 def _number(kind: Callable[[str], float], valid: Callable[[float], bool], what: str
@@ -68,7 +47,7 @@ _retries = _number(int, lambda v: 0 <= v <= MAX_RETRIES, f"a whole number from 0
 _port = _number(int, lambda v: 0 < v < 65536, "a port number from 1 to 65535")
 
 
-def _add_check(sub: argparse._SubParsersAction[Parser]) -> Parser:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("check", help="poll one printer or copier once and show its health",
                        description="Poll one printer/copier over SNMP. Exit codes follow the "
                        "Nagios plugin convention: 0 ok, 1 warning, 2 critical, 3 unknown "
@@ -90,17 +69,7 @@ def _add_check(sub: argparse._SubParsersAction[Parser]) -> Parser:
     p.add_argument("--retries", type=_retries, default=1,
                    help=f"extra tries (default 1, at most {MAX_RETRIES})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    return p
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="fleetwatch", description="Fleetwatch: printers, "
-                    "copiers and workstations, watched.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    _add_check(sub)
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(sub)
-    return parser
+    p.set_defaults(handler=run_check)
 
 
 def credentials_from_args(args: argparse.Namespace) -> SnmpCredentials:
@@ -132,8 +101,6 @@ def check_json(reading: Reading) -> dict[str, object]:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from collector.render import render
-
     try:  # (--timeout, --retries and --port were range-checked by their argparse types)
         creds = credentials_from_args(args)
     except ValueError as err:
@@ -146,31 +113,3 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         print(render(reading))
     return EXIT_CODES.get(reading.status, 3)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:  # what parse_args would refuse, but in the failing sub-command's own terms
-        message = f"unrecognized arguments: {' '.join(extra)}"
-        if args.command == "check":
-            print(f"fleetwatch check: {message}", file=sys.stderr)
-            return EXIT_CODES["unknown"]
-        parser.error(message)
-    try:
-        if args.command == "check":
-            return run_check(args)
-        handler = getattr(args, "handler", None)
-        if handler is None:
-            parser.error(f"unknown command {args.command}")
-        result: int = handler(args)
-        return result
-    except FleetwatchError as err:
-        print(f"fleetwatch {args.command}: {err}", file=sys.stderr)
-        return 3 if args.command == "check" else 2
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

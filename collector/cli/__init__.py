@@ -1,0 +1,76 @@
+"""The ``fleetwatch`` command line.
+
+Each sub-command is one module of this package with ``register(sub)``, which adds its parser
+with defaults carrying ``handler=callable(args) -> exit code``. Only the module of the command
+being run is imported (``fleetwatch check`` loads no aiohttp service, ``fleetwatch tickets`` no
+pysnmp); the others appear in ``--help`` by name and summary alone.
+
+Each sub-command catches the FleetwatchError tree and prints one line; anything else is a bug
+and is reported with a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from collector.cli.base import EXIT_CODES, Parser
+from probes.errors import FleetwatchError
+
+# name → (module, one-line summary shown by ``fleetwatch --help``)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("collector.cli.check", "poll one printer or copier once and show its health"),
+    "collector": ("collector.cli.run", "run the collector service"),
+    "demo": ("collector.cli.demo", "run a simulated office fleet with the collector and web UI"),
+    "config": ("collector.cli.config", "work with the collector's YAML configuration"),
+    "tickets": ("collector.cli.tickets", "work with a running collector's ticket queue"),
+}
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is one), if any."""
+    return next((word for word in argv if word in COMMANDS), None)
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser, with the full parser of the command named in ``argv`` (imported now) and a
+    summary-only entry for every other command."""
+    parser = Parser(prog="fleetwatch", description="Fleetwatch: printers, "
+                    "copiers and workstations, watched.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = _chosen(argv)
+    for name, (module, summary) in COMMANDS.items():
+        if name == chosen:
+            importlib.import_module(module).register(sub)
+        else:
+            sub.add_parser(name, help=summary, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # what parse_args would refuse, but in the failing sub-command's own terms
+        message = f"unrecognized arguments: {' '.join(extra)}"
+        if args.command == "check":
+            print(f"fleetwatch check: {message}", file=sys.stderr)
+            return EXIT_CODES["unknown"]
+        parser.error(message)
+    try:
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.error(f"unknown command {args.command}")
+        result: int = handler(args)
+        return result
+    except FleetwatchError as err:
+        print(f"fleetwatch {args.command}: {err}", file=sys.stderr)
+        return 3 if args.command == "check" else 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Every typed key of the collector's aiohttp application state (STYLE 8), in one place.
+
+:mod:`collector.app` sets them while it builds the app and in its cleanup contexts; handlers read
+them. A key set by a cleanup context exists only while the app runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from collector.config import Config
+from collector.faults.engine import FaultEngine
+from collector.pipeline import ReadingSink
+from collector.scheduler import Scheduler
+from collector.state import StateCache
+from collector.tickets.store import Ticket, TicketStore
+
+CONFIG = web.AppKey("config", Config)
+# Every reading (SNMP poll, connectivity probe, agent report) is handed to each sink in order.
+SINKS = web.AppKey("sinks", list[ReadingSink])
+# The one shared client session for outgoing HTTP (InfluxDB, webhooks, HTTP probes).
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+# The latest reading of every device and probe (pages and device API).
+STATE = web.AppKey("state", StateCache)
+# name → object with a ``stats`` dataclass or dict, shown by /api/v1/health.
+STATS = web.AppKey("stats", dict[str, Any])
+SCHEDULER = web.AppKey("scheduler", Scheduler)
+# The ticket queue, its fault engine, and the notifier's entry point (event, ticket).
+STORE = web.AppKey("tickets_store", TicketStore)
+ENGINE = web.AppKey("fault_engine", FaultEngine)
+NOTIFY: web.AppKey[Callable[[str, Ticket], None]] = web.AppKey("tickets_notify")

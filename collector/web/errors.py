@@ -1,0 +1,33 @@
+"""The middleware that makes every error under ``/api/`` JSON."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+
+@web.middleware
+async def api_json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Under ``/api/``, every error is JSON ``{"error": ...}``: aiohttp's own answers (404 for
+    an unknown path, 405, 413 for a body over the size limit) and a bug's 500 as well."""
+    if not request.path.startswith("/api/"):
+        result: web.StreamResponse = await handler(request)
+        return result
+    try:
+        result = await handler(request)
+        return result
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        text = err.text or ""
+        # aiohttp's default text is "404: Not Found"; a specific one (413's sizes) is kept
+        message = err.reason if not text or text.startswith(f"{err.status}:") else text
+        return web.json_response({"error": message}, status=err.status)
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"error": "internal error (logged by the collector)"},
+                                 status=500)
