@@ -1,7 +1,7 @@
 """Polls every device's probes on schedule.
 
 One task per (device, probe), first polls spread over ``jitter * interval``, a global concurrency
-limit, per-poll timeouts (a deadline per printer poll, see :func:`snmp_deadline`; the
+limit, per-poll timeouts (a deadline per printer poll, see :func:`probes.printer.snmp_deadline`; the
 connectivity probes' own), and a record of each poll's cost on the reading.
 A printer whose SNMP poll times out is first "asleep?": retried with backoff while its last
 reading is re-sent marked stale (or, if it has not answered since the collector started, a
@@ -25,10 +25,11 @@ import aiohttp
 
 from collector.config import CollectorSettings, DeviceConfig, ProbeConfig
 from collector.pipeline import ReadingSink
-from probes import connectivity
+from probes.base import Probe, Resources, Target
 from probes.model import Reading
-from probes.printer import PrinterProbe, mark_stale
-from probes.snmp import SnmpClient, SnmpTarget
+from probes.printer import mark_stale
+from probes.registry import PROBES
+from probes.snmp import SnmpClient
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +53,17 @@ class SchedulerStats:
     sink_errors: int = 0
 
 
-def may_be_asleep(probe: ProbeConfig, reading: Reading) -> bool:
-    """Printers doze and stop answering SNMP for a while: only an SNMP poll that timed out gets
-    the sleep grace. A refusal, an authentication failure or another probe's failure is data
-    at once."""
-    return probe.kind == "snmp_printer" and (reading.error or "").startswith("timeout")
+def may_be_asleep(probe: Probe, reading: Reading) -> bool:
+    """Printers doze and stop answering SNMP for a while: only a poll of a kind whose devices
+    sleep, and that timed out, gets the sleep grace. A refusal, an authentication failure or
+    another probe's failure is data at once."""
+    return probe.sleeps and reading.result == "timeout"
 
 
-def snmp_deadline(probe: ProbeConfig, target: SnmpTarget) -> float:
-    """The deadline of one printer poll: the probe's ``timeout``, but never shorter than one
-    request's tries (``timeout × (retries + 1)`` of its SNMP profile, plus a second), else the
-    profile's retries could never happen."""
-    return max(probe.timeout, target.timeout * (target.retries + 1) + 1.0)
+def target_of(device: DeviceConfig, probe: ProbeConfig, poll: int = 0) -> Target:
+    """What a probe of ``device`` polls (the SNMP target for kinds that speak SNMP)."""
+    snmp = device.snmp_target() if PROBES[probe.kind].sleeps else None
+    return Target(device.name, device.host, device.port, probe, snmp=snmp, poll=poll)
 
 
 class Scheduler:
@@ -81,8 +81,10 @@ class Scheduler:
         self._settings = settings
         self._sinks = sinks
         self._snmp = snmp
-        self._printer = PrinterProbe(snmp)
-        self._http = http
+        resources = Resources(snmp, http)
+        # One probe object per kind in use: it may keep per-target state (a printer's columns).
+        kinds = {p.kind for d in self._devices for p in d.probes}
+        self._probes: dict[str, Probe] = {kind: PROBES[kind](resources) for kind in kinds}
         self._clock = clock
         self._sem = asyncio.Semaphore(max(1, settings.max_concurrency))
         self._tasks: list[asyncio.Task[None]] = []
@@ -92,7 +94,7 @@ class Scheduler:
 
     async def start(self) -> None:
         for device in self._devices:
-            if any(p.kind == "snmp_printer" for p in device.probes):
+            if any(self._probes[p.kind].sleeps for p in device.probes):
                 try:
                     await self._snmp.prepare(device.snmp_target())
                 except Exception:  # a bad host name is a reading later, not a crash now
@@ -130,7 +132,7 @@ class Scheduler:
         until the next poll of this probe."""
         state = self.states.setdefault((device.name, probe.kind), ProbeState())
         async with self._sem:
-            reading = await self._collect(device, probe, full=state.polls % probe.full_every == 0)
+            reading = await self._probes[probe.kind].collect(target_of(device, probe, state.polls))
         state.polls += 1
         self.stats.polls += 1
         if not self._frozen and self._tasks and self.stats.polls >= len(self._tasks):
@@ -148,23 +150,6 @@ class Scheduler:
                 log.exception("sink %s failed on %s", type(sink).__name__, device.name)
         return delay
 
-    async def _collect(self, device: DeviceConfig, probe: ProbeConfig, *, full: bool) -> Reading:
-        if probe.kind == "snmp_printer":
-            target = device.snmp_target()
-            return await self._printer.collect(target, device.name, full=full,
-                                               deadline=snmp_deadline(probe, target))
-        if probe.kind == "ping":
-            return await connectivity.ping(device.host, device=device.name, timeout=probe.timeout)
-        if probe.kind == "tcp":
-            return await connectivity.tcp_connect(device.host, probe.port or device.port,
-                                                  device=device.name, timeout=probe.timeout)
-        if probe.kind == "http":
-            url = probe.url or f"http://{device.host}/"
-            return await connectivity.http_get(self._http, url, device=device.name,
-                                               timeout=probe.timeout,
-                                               expect_status=probe.expect_status)
-        raise ValueError(f"unknown probe kind {probe.kind!r}")  # config validation forbids it
-
     def _apply_grace(self, device: DeviceConfig, probe: ProbeConfig, state: ProbeState,
                      reading: Reading) -> tuple[Reading, float]:
         now = self._clock()
@@ -181,10 +166,9 @@ class Scheduler:
         if state.first_failure is None:
             state.first_failure = now
             # Next poll is full: a woken printer may have had a board or cartridge swapped.
-            if probe.kind == "snmp_printer":
-                self._printer.forget(device.snmp_target())
+            self._probes[probe.kind].forget(target_of(device, probe))
         silent_for = now - state.first_failure
-        if may_be_asleep(probe, reading) and silent_for < self._settings.sleep_grace:
+        if may_be_asleep(self._probes[probe.kind], reading) and silent_for < self._settings.sleep_grace:
             backoff = min(probe.interval, SLEEP_RETRY_FIRST * 2 ** (state.failures - 1))
             log.debug("%s silent for %.0f s: asleep? (%s)", device.name, silent_for, reading.error)
             if state.last_good is not None:

@@ -24,7 +24,8 @@ DEVICE_TAGS: Final = ("device", "kind", "site")
 SCHEMA: Final[dict[str, tuple[tuple[str, ...], dict[str, str]]]] = {
     "availability": (("probe",), {
         "up": INTEGER, "status": STRING, "status_level": INTEGER, "stale": INTEGER,
-        "duration_s": FLOAT, "pdus": INTEGER, "retries": INTEGER, "error": STRING,
+        "duration_s": FLOAT, "pdus": INTEGER, "retries": INTEGER, "result": STRING,
+        "error": STRING,
     }),
     "uptime": ((), {"seconds": FLOAT}),
     "supply": (("supply", "type", "colour"), {

@@ -10,20 +10,26 @@ import asyncio
 import contextlib
 import os
 import time
+from typing import ClassVar, Literal, cast
 
 import aiohttp
 import icmplib
+from pydantic import Field
 from yarl import URL
 
-from probes.model import PollCost, Reading
+from probes.base import ProbeSettings, Resources, Target
+from probes.model import PollCost, Reading, Result
 
 
-def _reading(device: str, host: str, probe: str, started: float, *, error: str | None = None,
-             metrics: dict[str, float] | None = None, status: str | None = None) -> Reading:
+def _reading(device: str, host: str, probe: str, started: float, *, result: Result = "ok",
+             error: str | None = None, metrics: dict[str, float] | None = None,
+             status: str | None = None) -> Reading:
+    """``reachable`` unless the device did not answer (``result`` other than ok or
+    unexpected_status, where it did)."""
     duration = round(time.perf_counter() - started, 6)
-    ok = error is None
+    ok = result in {"ok", "unexpected_status"}
     return Reading(
-        device=device, host=host, probe=probe, reachable=ok, error=error,
+        device=device, host=host, probe=probe, reachable=ok, result=result, error=error,
         status=status or ("ok" if ok else "unreachable"),  # type: ignore[arg-type]
         metrics=tuple(sorted((metrics or {}).items())),
         cost=PollCost(duration_s=duration, pdus=1, retries=0),
@@ -41,15 +47,18 @@ async def ping(host: str, *, device: str | None = None, timeout: float = 2.0,
             result = await icmplib.async_ping(host, count=count, timeout=timeout, interval=0.2,
                                               privileged=os.geteuid() == 0)
     except icmplib.NameLookupError:
-        return _reading(name, host, "ping", started, error="bad_address: cannot resolve host")
+        return _reading(name, host, "ping", started, result="bad_address",
+                        error="bad_address: cannot resolve host")
     except icmplib.SocketPermissionError:
-        return _reading(name, host, "ping", started,
+        return _reading(name, host, "ping", started, result="not_permitted",
                         error="ping not permitted: run as root or allow ICMP sockets "
                         "(sysctl net.ipv4.ping_group_range)")
     except (icmplib.ICMPLibError, OSError, TimeoutError) as err:
-        return _reading(name, host, "ping", started, error=f"ping failed: {err}")
+        return _reading(name, host, "ping", started, result="connect_failed",
+                        error=f"ping failed: {err}")
     if not result.is_alive:
-        return _reading(name, host, "ping", started, error="timeout: no echo reply",
+        return _reading(name, host, "ping", started, result="timeout",
+                        error="timeout: no echo reply",
                         metrics={"packet_loss": 1.0})
     return _reading(name, host, "ping", started, metrics={
         "rtt_ms": float(result.avg_rtt), "packet_loss": float(result.packet_loss)})
@@ -63,11 +72,14 @@ async def tcp_connect(host: str, port: int, *, device: str | None = None,
         async with asyncio.timeout(timeout):
             _, writer = await asyncio.open_connection(host, port)
     except TimeoutError:
-        return _reading(name, host, "tcp", started, error=f"timeout: no answer on port {port}")
+        return _reading(name, host, "tcp", started, result="timeout",
+                        error=f"timeout: no answer on port {port}")
     except ConnectionRefusedError:
-        return _reading(name, host, "tcp", started, error=f"refused: port {port} closed")
+        return _reading(name, host, "tcp", started, result="refused",
+                        error=f"refused: port {port} closed")
     except OSError as err:
-        return _reading(name, host, "tcp", started, error=f"connect failed: {err.strerror or err}")
+        return _reading(name, host, "tcp", started, result="connect_failed",
+                        error=f"connect failed: {err.strerror or err}")
     connect_ms = (time.perf_counter() - started) * 1000
     writer.close()
     with contextlib.suppress(OSError):
@@ -86,11 +98,75 @@ async def http_get(session: aiohttp.ClientSession, url: str, *, device: str | No
             await resp.read()
             code = resp.status
     except TimeoutError:
-        return _reading(name, host, "http", started, error="timeout: no HTTP answer")
+        return _reading(name, host, "http", started, result="timeout",
+                        error="timeout: no HTTP answer")
     except aiohttp.ClientError as err:
-        return _reading(name, host, "http", started, error=f"http failed: {err}")
+        return _reading(name, host, "http", started, result="connect_failed",
+                        error=f"http failed: {err}")
     elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
     metrics = {"status_code": float(code), "response_ms": elapsed_ms}
     if code != expect_status:
-        return _reading(name, host, "http", started, metrics=metrics, status="critical")
+        return _reading(name, host, "http", started, result="unexpected_status", metrics=metrics,
+                        status="critical")
     return _reading(name, host, "http", started, metrics=metrics)
+
+
+# --- the probe kinds ------------------------------------------------------------------------------
+class PingSettings(ProbeSettings):
+    kind: Literal["ping"] = "ping"
+
+
+class TcpSettings(ProbeSettings):
+    kind: Literal["tcp"] = "tcp"
+    port: int | None = Field(None, ge=1, le=65535, description="TCP port (default: the device's)")
+
+
+class HttpSettings(ProbeSettings):
+    kind: Literal["http"] = "http"
+    url: str | None = Field(None, description="URL to GET (default: http://HOST/)")
+    expect_status: int = Field(200, ge=100, le=599, description="the status that means healthy")
+
+
+class _Stateless:
+    sleeps: ClassVar[bool] = False
+
+    def __init__(self, resources: Resources) -> None:
+        self._resources = resources
+
+    def forget(self, target: Target) -> None:
+        """Nothing to forget: every poll is whole."""
+
+
+class Ping(_Stateless):
+    """``kind: ping``: one ICMP echo."""
+
+    kind: ClassVar[str] = "ping"
+    settings: ClassVar[type[ProbeSettings]] = PingSettings
+
+    async def collect(self, target: Target) -> Reading:
+        return await ping(target.host, device=target.device, timeout=target.settings.timeout)
+
+
+class Tcp(_Stateless):
+    """``kind: tcp``: a TCP connect to ``port`` (default: the device's port)."""
+
+    kind: ClassVar[str] = "tcp"
+    settings: ClassVar[type[ProbeSettings]] = TcpSettings
+
+    async def collect(self, target: Target) -> Reading:
+        settings = cast(TcpSettings, target.settings)
+        return await tcp_connect(target.host, settings.port or target.port, device=target.device,
+                                 timeout=settings.timeout)
+
+
+class Http(_Stateless):
+    """``kind: http``: a GET of ``url`` (default ``http://HOST/``) expecting ``expect_status``."""
+
+    kind: ClassVar[str] = "http"
+    settings: ClassVar[type[ProbeSettings]] = HttpSettings
+
+    async def collect(self, target: Target) -> Reading:
+        settings = cast(HttpSettings, target.settings)
+        return await http_get(self._resources.http, settings.url or f"http://{target.host}/",
+                              device=target.device, timeout=settings.timeout,
+                              expect_status=settings.expect_status)

@@ -12,6 +12,23 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Status = Literal["ok", "warning", "critical", "unreachable", "unknown"]
+# What became of a poll: a closed set of codes (docs/check-json.md lists them), beside the human
+# ``error`` text. Code decides on ``result``, never on the wording of ``error``.
+Result = Literal[
+    "ok",                # the device answered and its answer was read
+    "timeout",           # no answer in time (a printer may be asleep)
+    "refused",           # the port is closed (TCP RST, ICMP port unreachable)
+    "auth_failed",       # wrong SNMPv3 user, key or protocol
+    "bad_address",       # the host name does not resolve
+    "malformed_answer",  # an answer that is not valid SNMP
+    "snmp_error",        # the agent answered with an SNMP error (error-status, pysnmp failure)
+    "not_a_printer",     # SNMP works but there is no Printer-MIB data
+    "parse_error",       # the answer decoded but its values made no sense
+    "not_permitted",     # this host may not send the probe (ICMP without privilege)
+    "connect_failed",    # another network failure (no route, reset, TLS, HTTP protocol error)
+    "unexpected_status",  # HTTP answered with another status than expected
+]
+RESULTS: tuple[str, ...] = Result.__args__  # type: ignore[attr-defined]
 STATUS_ORDER: dict[str, int] = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3, "unreachable": 3}
 
 
@@ -99,6 +116,7 @@ class Reading:
     probe: str
     time: float = field(default_factory=time.time)
     reachable: bool = True
+    result: Result = "ok"
     error: str | None = None
     status: Status = "ok"
     identity: Identity = field(default_factory=Identity)
@@ -132,6 +150,7 @@ class Reading:
             "probe": self.probe,
             "time": self.time,
             "reachable": self.reachable,
+            "result": self.result,
             "error": self.error,
             "status": self.status,
             "stale": self.stale,

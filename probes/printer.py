@@ -7,11 +7,15 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import ClassVar, Literal, cast
+
+from pydantic import Field
 
 from probes import parsing
 from probes import printer_mib as mib
+from probes.base import ProbeSettings, Resources, Target
 from probes.errors import SnmpAuthError, SnmpError
-from probes.model import PollCost, Reading
+from probes.model import RESULTS, PollCost, Reading, Result
 from probes.parsing import Rows, Thresholds
 from probes.snmp import Cost, SnmpClient, SnmpTarget, Value
 
@@ -72,12 +76,14 @@ class PrinterProbe:
                 rows, walked = await self._ask(target, known, cost)
         except TimeoutError:
             # The per-request timeouts did not end it: an agent that answers, but slowly.
-            return self._failed(name, target, f"timeout: the poll took longer than {deadline:g} s",
-                                cost, started)
+            return self._failed(name, target, "timeout",
+                                f"timeout: the poll took longer than {deadline:g} s", cost, started)
         except SnmpAuthError as err:
-            return self._failed(name, target, f"auth_failed: {err.detail}", cost, started)
+            return self._failed(name, target, "auth_failed", f"auth_failed: {err.detail}", cost,
+                                started)
         except SnmpError as err:
-            return self._failed(name, target, str(err), cost, started)
+            result = cast(Result, err.reason if err.reason in RESULTS else "snmp_error")
+            return self._failed(name, target, result, str(err), cost, started)
         if known is None:
 
             rows.update(walked)
@@ -93,7 +99,8 @@ class PrinterProbe:
         except Exception as err:  # a garbled answer must never crash the caller
             log.debug("cannot parse answer of %s", name, exc_info=True)
             return Reading(device=name, host=target.host, probe=self.name, reachable=True,
-                           error=f"malformed answer: {err}", status="unknown", cost=poll_cost)
+                           result="parse_error", error=f"parse_error: {err}", status="unknown",
+                           cost=poll_cost)
 
     async def _ask(self, target: SnmpTarget, known: _Known | None, cost: Cost
                    ) -> tuple[dict[str, Value], dict[str, Value]]:
@@ -128,7 +135,7 @@ class PrinterProbe:
         if not printer_mib and not parsing.host_resources_printer(rows):
             return Reading(
                 device=device, host=host, probe=self.name, reachable=True, status="unknown",
-                error="not a printer: no Printer-MIB (1.3.6.1.2.1.43) data",
+                result="not_a_printer", error="not a printer: no Printer-MIB (1.3.6.1.2.1.43) data",
                 identity=parsing.parse_identity(rows), uptime_seconds=parsing.uptime_seconds(rows),
                 cost=cost or PollCost(),
             )
@@ -165,10 +172,11 @@ class PrinterProbe:
             cost=cost or PollCost(),
         )
 
-    def _failed(self, name: str, target: SnmpTarget, error: str, cost: Cost, started: float
-                ) -> Reading:
+    def _failed(self, name: str, target: SnmpTarget, result: Result, error: str, cost: Cost,
+                started: float) -> Reading:
         return Reading(
-            device=name, host=target.host, probe=self.name, reachable=False, error=error,
+            device=name, host=target.host, probe=self.name, reachable=False, result=result,
+            error=error,
             status="unreachable",
             cost=PollCost(round(time.perf_counter() - started, 6), cost.pdus, cost.retries),
         )
@@ -176,4 +184,42 @@ class PrinterProbe:
 
 def mark_stale(previous: Reading, failed: Reading) -> Reading:
     """A sleeping printer: keep the last good values, flagged stale, with the new error/cost."""
-    return replace(previous, time=failed.time, stale=True, error=failed.error, cost=failed.cost)
+    return replace(previous, time=failed.time, stale=True, result=failed.result,
+                   error=failed.error, cost=failed.cost)
+
+
+class PrinterSettings(ProbeSettings):
+    kind: Literal["snmp_printer"] = "snmp_printer"
+    full_every: int = Field(10, ge=1, description="walk the static columns (names, capacities, "
+                            "serial) every this many polls; the polls between read levels and "
+                            "status only")
+
+
+def snmp_deadline(settings: ProbeSettings, target: SnmpTarget) -> float:
+    """The deadline of one printer poll: the probe's ``timeout``, but never shorter than one
+    request's tries (``timeout × (retries + 1)`` of its SNMP profile, plus a second), else the
+    profile's retries could never happen."""
+    return max(settings.timeout, target.timeout * (target.retries + 1) + 1.0)
+
+
+class SnmpPrinter:
+    """``kind: snmp_printer``: Printer-MIB and HOST-RESOURCES-MIB over SNMP (:class:`PrinterProbe`),
+    full every ``full_every`` polls, light between."""
+
+    kind: ClassVar[str] = "snmp_printer"
+    settings: ClassVar[type[ProbeSettings]] = PrinterSettings
+    sleeps: ClassVar[bool] = True  # printers doze and stop answering SNMP for a while
+
+    def __init__(self, resources: Resources) -> None:
+        self._probe = PrinterProbe(resources.snmp)
+
+    async def collect(self, target: Target) -> Reading:
+        assert target.snmp is not None, "an SNMP probe needs the device's SNMP target"
+        settings = cast(PrinterSettings, target.settings)
+        return await self._probe.collect(
+            target.snmp, target.device, full=target.poll % settings.full_every == 0,
+            deadline=snmp_deadline(settings, target.snmp))
+
+    def forget(self, target: Target) -> None:
+        if target.snmp is not None:
+            self._probe.forget(target.snmp)

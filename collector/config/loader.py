@@ -57,6 +57,7 @@ from collector.config.model import (
 )
 from collector.schema import RESERVED_TAGS
 from probes.errors import ConfigError
+from probes.registry import probe_settings
 from probes.secret import Secret
 from probes.snmp import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 
@@ -64,11 +65,11 @@ __all__ = ["DEFAULT_PROBES", "ConfigErrors", "load_config"]
 
 # Probes a device gets when neither it nor ``defaults.<kind>`` lists any.
 DEFAULT_PROBES: Mapping[str, tuple[ProbeConfig, ...]] = MappingProxyType({
-    "printer": (ProbeConfig("snmp_printer"),),
-    "copier": (ProbeConfig("snmp_printer"),),
-    "workstation": (ProbeConfig("ping"),),
-    "server": (ProbeConfig("ping"),),
-    "network": (ProbeConfig("ping"),),
+    "printer": (probe_settings("snmp_printer"),),
+    "copier": (probe_settings("snmp_printer"),),
+    "workstation": (probe_settings("ping"),),
+    "server": (probe_settings("ping"),),
+    "network": (probe_settings("ping"),),
 })
 STORAGE_BACKENDS = ("influxdb_v1", "influxdb_v2", "none")
 
@@ -1042,7 +1043,7 @@ class _Loader:
                 kw.pop(key, None)
         if kind == "tcp":
             self.required(m, path, "port", " for a tcp probe")
-        probe = ProbeConfig(kind=kind, **kw)
+        probe = probe_settings(kind, **kw)
         if probe.timeout >= probe.interval:
             key = "timeout" if "timeout" in kw else "interval"
             self.error(m.get(key) or node, _join(path, key), f"timeout ({probe.timeout:g} s) "

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from probes.base import ProbeSettings
+from probes.registry import KINDS
 from probes.secret import Secret
 from probes.snmp import SnmpCredentials, SnmpTarget
 
 DEVICE_KINDS = ("printer", "copier", "workstation", "server", "network")
-PROBE_KINDS = ("snmp_printer", "ping", "tcp", "http")
+PROBE_KINDS = KINDS  # every probe kind, from the registry
 
 
 def _empty() -> Mapping[str, str]:
@@ -52,21 +54,9 @@ class SnmpProfile:
 DEFAULT_SNMP_PROFILE = SnmpProfile(name="default")
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeConfig:
-    """One probe of one device. ``interval``/``timeout`` in seconds.
-
-    snmp_printer: ``full_every`` = walk static columns (names, capacities, serial) every N polls.
-    tcp: ``port``. http: ``url`` (and ``expect_status``).
-    """
-
-    kind: str
-    interval: float = 60.0
-    timeout: float = 2.0
-    port: int | None = None
-    url: str | None = None
-    expect_status: int = 200
-    full_every: int = 10
+# One probe of one device: the settings model of its kind (``probes.registry``), e.g.
+# ``PrinterSettings(interval=60, full_every=10)``; build one with ``probe_settings(kind, ...)``.
+ProbeConfig = ProbeSettings
 
 
 @dataclass(frozen=True, slots=True)

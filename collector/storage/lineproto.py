@@ -185,6 +185,7 @@ def reading_lines(reading: Reading, device: DeviceConfig) -> list[str]:
     f.number("duration_s", reading.cost.duration_s)
     f.integer("pdus", reading.cost.pdus)
     f.integer("retries", reading.cost.retries)
+    f.text("result", reading.result)
     f.text("error", reading.error)
     add("availability", f, with_probe)
     if not reading.reachable or reading.stale:

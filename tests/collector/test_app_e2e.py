@@ -24,7 +24,6 @@ from collector.config import (
     CollectorSettings,
     Config,
     DeviceConfig,
-    ProbeConfig,
     SnmpProfile,
     StorageConfig,
 )
@@ -33,6 +32,7 @@ from collector.demo.simfleet import SimFleet
 from collector.keys import SINKS, STATS
 from collector.storage.influx import Backoff, InfluxWriter
 from probes.model import Reading
+from probes.registry import probe_settings
 from probes.secret import Secret
 
 COUNT = 4
@@ -65,7 +65,7 @@ def make_config(sim: Snmpsim, influxd: Influxd, db: str, state_dir: Path,
         DeviceConfig(name=f"e2e-{i:02d}", host=sim.host, port=sim.port, site="HQ",
                      snmp=SnmpProfile(name="p", community=Secret(f"e2e-{i:02d}"), timeout=0.5,
                                       retries=0),
-                     probes=(ProbeConfig(kind="snmp_printer", interval=0.5, timeout=0.4,
+                     probes=(probe_settings("snmp_printer", interval=0.5, timeout=0.4,
                                          full_every=4),))
         for i in range(1, COUNT + 1))
     return Config(

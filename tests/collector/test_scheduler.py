@@ -10,11 +10,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from collector.config import CollectorSettings, DeviceConfig, ProbeConfig, SnmpProfile
+from collector.config import CollectorSettings, DeviceConfig, SnmpProfile
 from collector.demo import Snmpsim
 from collector.demo.simfleet import SimFleet
-from collector.scheduler import Scheduler, snmp_deadline
+from collector.scheduler import Scheduler
 from probes.model import Reading
+from probes.printer import snmp_deadline
+from probes.registry import probe_settings
 from probes.secret import Secret
 from probes.snmp import SnmpClient
 
@@ -38,7 +40,7 @@ class Clock:
 def device(name: str, sim: Snmpsim, interval: float = 1.0, **kw: object) -> DeviceConfig:
     profile = SnmpProfile(name="t", community=Secret(name), timeout=0.3, retries=0)
     return DeviceConfig(name=name, host=sim.host, port=sim.port, snmp=profile,
-                        probes=(ProbeConfig(kind="snmp_printer", interval=interval,
+                        probes=(probe_settings("snmp_printer", interval=interval,
                                             full_every=3),), **kw)  # type: ignore[arg-type]
 
 
@@ -102,7 +104,7 @@ async def test_device_silent_since_start_gets_the_grace_too(
     delay = await sched.poll_once(dev, dev.probes[0])
     waiting = sink.readings[-1]
     assert not waiting.reachable and waiting.stale and waiting.error
-    assert waiting.error.startswith("timeout") and delay < dev.probes[0].interval * 60
+    assert waiting.result == "timeout" and delay < dev.probes[0].interval * 60
     clock.now += 61
     await sched.poll_once(dev, dev.probes[0])
     down = sink.readings[-1]
@@ -116,7 +118,7 @@ async def test_only_snmp_timeouts_get_the_grace(
     server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     dev = DeviceConfig(name="srv", host="127.0.0.1", kind="server",
-                       probes=(ProbeConfig(kind="tcp", port=port, interval=1.0, timeout=0.5),))
+                       probes=(probe_settings("tcp", port=port, interval=1.0, timeout=0.5),))
     sink = ListSink()
     sched = Scheduler([dev], CollectorSettings(sleep_grace=600), [sink], *parts)
     await sched.poll_once(dev, dev.probes[0])
@@ -135,10 +137,10 @@ async def test_a_dribbling_agent_meets_the_poll_deadline(
     every request, slowly) is cut at the deadline: the probe's timeout, never shorter than one
     request's tries. The transport is faked: an SNMP GET that never finishes."""
     profile = SnmpProfile(name="t", community=Secret("x"), timeout=0.2, retries=1)
-    probe = ProbeConfig(kind="snmp_printer", interval=10.0, timeout=0.5)
+    probe = probe_settings("snmp_printer", interval=10.0, timeout=0.5)
     dev = DeviceConfig(name="slow", host="127.0.0.1", port=9, snmp=profile, probes=(probe,))
     assert snmp_deadline(probe, dev.snmp_target()) == pytest.approx(1.4)  # 0.2 s x 2 tries + 1 s
-    assert snmp_deadline(replace(probe, timeout=3.0), dev.snmp_target()) == 3.0
+    assert snmp_deadline(probe.model_copy(update={"timeout": 3.0}), dev.snmp_target()) == 3.0
     sink = ListSink()
     sched = Scheduler([dev], CollectorSettings(sleep_grace=0), [sink], *parts)
 
@@ -205,7 +207,7 @@ async def test_a_vanished_supply_makes_the_next_poll_full(
     out), the next poll walks everything again and sees the printer as it is now."""
     sim_fleet, sim = fleet
     base = device("sched-03", sim)
-    probe = replace(base.probes[0], full_every=100)  # only the vanished row can force a full
+    probe = base.probes[0].model_copy(update={"full_every": 100})  # only the vanished row can force a full
     dev = replace(base, probes=(probe,))
     sink = ListSink()
     sched = Scheduler([dev], CollectorSettings(), [sink], *parts)

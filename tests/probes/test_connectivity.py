@@ -31,7 +31,7 @@ async def test_tcp_open_and_closed() -> None:
         ok = await connectivity.tcp_connect("127.0.0.1", port, timeout=1.0)
     assert ok.reachable and ok.status == "ok" and "connect_ms" in dict(ok.metrics)
     closed = await connectivity.tcp_connect("127.0.0.1", free_port(), timeout=1.0)
-    assert not closed.reachable and closed.error and closed.error.startswith("refused")
+    assert not closed.reachable and closed.result == "refused" and closed.error
 
 
 async def test_http_status_checked() -> None:
@@ -56,6 +56,7 @@ async def test_http_status_checked() -> None:
                                                timeout=1.0)
     finally:
         await runner.cleanup()
-    assert ok.status == "ok" and dict(ok.metrics)["status_code"] == 200
+    assert ok.status == "ok" and ok.result == "ok" and dict(ok.metrics)["status_code"] == 200
     assert bad.reachable and bad.status == "critical" and dict(bad.metrics)["status_code"] == 500
-    assert not gone.reachable and gone.error
+    assert bad.result == "unexpected_status"
+    assert not gone.reachable and gone.error and gone.result == "connect_failed"

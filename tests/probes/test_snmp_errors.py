@@ -46,10 +46,10 @@ async def poll(client: SnmpClient, agent: type[asyncio.DatagramProtocol], retrie
 async def test_garbage_answer_is_malformed_not_silence(client: SnmpClient) -> None:
     reading = await poll(client, Garbage, retries=1)
     assert not reading.reachable and reading.status == "unreachable"
-    assert reading.error and reading.error.startswith("malformed_answer"), reading.error
+    assert reading.result == "malformed_answer" and reading.error, reading.error
     assert reading.cost.pdus == 2
 
 
 async def test_silence_is_still_a_timeout(client: SnmpClient) -> None:
     reading = await poll(client, asyncio.DatagramProtocol, retries=0)
-    assert reading.error and reading.error.startswith("timeout"), reading.error
+    assert reading.result == "timeout" and reading.error, reading.error

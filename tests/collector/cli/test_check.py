@@ -98,7 +98,8 @@ def test_unreachable_host_one_line_reason() -> None:
     assert proc.returncode == 3 and "Traceback" not in proc.stderr
     data = json.loads(proc.stdout)
     assert data["reachable"] is False and data["status"] == "unreachable"
-    assert data["error"].startswith("timeout") and "\n" not in data["error"]
+    assert data["result"] == "timeout" and data["error"].startswith("timeout")
+    assert "\n" not in data["error"]
 
 
 def test_wrong_community_human(snmpsim: Snmpsim) -> None:
@@ -112,7 +113,7 @@ def test_wrong_community_human(snmpsim: Snmpsim) -> None:
 def test_unresolvable_host() -> None:
     proc = run("no-such-host.invalid", "--timeout", "0.2", "--json")
     assert proc.returncode == 3 and "Traceback" not in proc.stderr
-    assert json.loads(proc.stdout)["error"].startswith("bad_address")
+    assert json.loads(proc.stdout)["result"] == "bad_address"
 
 
 @pytest.fixture()

@@ -14,10 +14,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from collector.config import DEFAULT_SNMP_PROFILE, ProbeConfig, Threshold, WeeklyWindow
+from collector.config import DEFAULT_SNMP_PROFILE, Threshold, WeeklyWindow
 from collector.config.loader import ConfigErrors, load_config
 from collector.schema import DEVICE_TAGS, SCHEMA
 from probes.errors import ConfigError
+from probes.registry import probe_settings
 from probes.secret import Secret
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -563,8 +564,8 @@ def test_builtin_defaults(tmp_path: Path) -> None:
         """), env={})
     p1, pc1 = config.devices
     assert p1.kind == "printer" and p1.port == 161 and p1.snmp == DEFAULT_SNMP_PROFILE
-    assert p1.probes == (ProbeConfig("snmp_printer"),)
-    assert pc1.probes == (ProbeConfig("ping"),)
+    assert p1.probes == (probe_settings("snmp_printer"),)
+    assert pc1.probes == (probe_settings("ping"),)
     assert p1.schedule.timezone == "UTC" and p1.schedule.business_hours == ()
     assert config.storage.backend == "none" and config.tickets.debounce_polls == 2
 
@@ -606,8 +607,8 @@ def test_defaults_merge_under_devices(tmp_path: Path) -> None:
     assert p2.snmp.name == "other" and p2.snmp.version == "1"
     assert dict(p1.tags) == {"team": "it", "floor": "1"}
     assert dict(p2.tags) == {"team": "it", "floor": "2"}
-    assert p1.probes == (ProbeConfig("snmp_printer", interval=300.0, full_every=3),)
-    assert p2.probes == (ProbeConfig("ping"),)
+    assert p1.probes == (probe_settings("snmp_printer", interval=300.0, full_every=3),)
+    assert p2.probes == (probe_settings("ping"),)
     assert p1.thresholds == (Threshold("black", warning=20, direction="below"),
                              Threshold("cyan", warning=20, direction="below"))
     assert p2.thresholds == (Threshold("black", critical=1, direction="below"),

@@ -18,7 +18,6 @@ import pytest
 from collector.config import (
     DeviceConfig,
     MaintenanceWindow,
-    ProbeConfig,
     Schedule,
     Threshold,
     TicketSettings,
@@ -32,14 +31,15 @@ from collector.faults.windows import effective_schedule, suppression
 from collector.tickets.store import Ticket, TicketQuery, TicketStore
 from probes import printer_mib as mib
 from probes.model import Reading
+from probes.registry import probe_settings
 from tests.collector.conftest import Clock, alert, down, ping, printer, toner
 
 START = Clock().now
-PRINTER = DeviceConfig(name="p1", host="192.0.2.1", probes=(ProbeConfig(kind="snmp_printer"),))
-SWITCH = DeviceConfig(name="sw", host="192.0.2.9", kind="network", probes=(ProbeConfig("ping"),))
+PRINTER = DeviceConfig(name="p1", host="192.0.2.1", probes=(probe_settings("snmp_printer"),))
+SWITCH = DeviceConfig(name="sw", host="192.0.2.9", kind="network", probes=(probe_settings("ping"),))
 BEHIND = replace(PRINTER, parent="sw")
 PC = DeviceConfig(name="pc", host="192.0.2.5", kind="workstation",
-                  probes=(ProbeConfig(kind="ping"),),
+                  probes=(probe_settings("ping"),),
                   thresholds=(Threshold("disk_used_percent", warning=90, critical=95,
                                         hysteresis=2),))
 SETTINGS = TicketSettings(debounce_polls=2, debounce_seconds=0, flap_window=600,

@@ -11,7 +11,6 @@ import pytest
 from collector.faults.engine import FaultEngine
 from collector.tickets.store import DuplicateOpenTicket, NewTicket, TicketQuery, TicketStore
 from tests.collector.conftest import Clock, printer
-
 from tests.collector.faults.test_engine import PRINTER, SETTINGS
 
 TOGGLES = 1000

@@ -21,7 +21,6 @@ from collector.faults.engine import FaultEngine
 from collector.notify.notifier import Notifier
 from collector.tickets.store import TicketStore
 from tests.collector.conftest import Clock, printer
-
 from tests.collector.faults.test_engine import PRINTER, SETTINGS
 
 

@@ -83,7 +83,7 @@ def test_printer_reading_lines_exactly() -> None:
     assert reading_lines(reading, dev) == [
         "availability,device=Front\\ Desk\\,\\ 2F,kind=printer,owner=it\\=ops,probe=snmp_printer,"
         "site=HQ\\ Main up=1i,status=\"warning\",status_level=1i,"
-        "stale=0i,duration_s=0.25,pdus=3i,retries=1i 1795000000123456000",
+        "stale=0i,duration_s=0.25,pdus=3i,retries=1i,result=\"ok\" 1795000000123456000",
         f"uptime,{tags} seconds=120.5 1795000000123456000",
         f"supply,colour=black,{tags},supply=1.1,type=toner level=8i,capacity=100i,percent=8.0,"
         f'state="low",description="Black \\"K\\" Toner CF410A",part_number="CF410A",'
@@ -193,7 +193,7 @@ def test_metrics_of_other_probes() -> None:
     lines = reading_lines(reading, DeviceConfig(name="web", host="h", kind="server"))
     assert lines == [
         'availability,device=web,kind=server,probe=http up=1i,status="ok",status_level=0i,'
-        "stale=0i,duration_s=0.0,pdus=0i,retries=0i 1795000000123456000",
+        "stale=0i,duration_s=0.0,pdus=0i,retries=0i,result=\"ok\" 1795000000123456000",
         "metrics,device=web,kind=server,probe=http response_ms=12.5,status_code=200.0,"
         "odd\\ name\\,x=1.0 1795000000123456000",
     ]

@@ -37,12 +37,12 @@ from collector.config import (
     CollectorSettings,
     Config,
     DeviceConfig,
-    ProbeConfig,
     SnmpProfile,
     TicketSettings,
 )
 from collector.demo import Snmpsim, free_port
 from probes.printer_mib import HR_PRINTER_ERROR_STATE
+from probes.registry import probe_settings
 from probes.secret import Secret
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "fixtures" / "recordings"
@@ -69,7 +69,7 @@ def make_config(jam: Snmpsim, sleeper: Snmpsim, state_dir: Path, port: int) -> C
             name=name, host=sim.host, port=sim.port, site="hq",
             snmp=SnmpProfile(name="e2e", community=Secret(f"tickets_{name}"), timeout=0.3,
                              retries=0),
-            probes=(ProbeConfig(kind="snmp_printer", interval=INTERVAL, timeout=0.5,
+            probes=(probe_settings("snmp_printer", interval=INTERVAL, timeout=0.5,
                                 full_every=5),))
 
     return Config(

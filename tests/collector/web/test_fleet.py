@@ -18,12 +18,12 @@ from collector.config import (
     CollectorSettings,
     Config,
     DeviceConfig,
-    ProbeConfig,
     SnmpProfile,
     TicketSettings,
 )
 from collector.demo import Snmpsim, free_port
 from collector.demo.simfleet import SimFleet, make_printer
+from probes.registry import probe_settings
 from probes.secret import Secret
 
 
@@ -36,7 +36,7 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[str, SimFleet]]:
     devices = tuple(
         DeviceConfig(name=p.name, host=sim.host, port=sim.port, site="HQ", location="Room 1",
                      snmp=SnmpProfile(name="p", community=Secret(p.name), timeout=0.5, retries=0),
-                     probes=(ProbeConfig(kind="snmp_printer", interval=0.5, timeout=0.4),))
+                     probes=(probe_settings("snmp_printer", interval=0.5, timeout=0.4),))
         for p in fleet.printers)
     port = free_port()
     config = Config(path=tmp_path / "c.yaml",
