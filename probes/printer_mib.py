@@ -96,9 +96,14 @@ HR_PRINTER_STATUS_NAMES: Final = {1: "other", 2: "unknown", 3: "idle", 4: "print
 HR_DEVICE_STATUS_RANK: Final = {"down": 5, "warning": 4, "testing": 3, "running": 2, "unknown": 1}
 HR_PRINTER_STATUS_RANK: Final = {"other": 5, "warmup": 4, "printing": 3, "idle": 2, "unknown": 1}
 
-# PrtMarkerSuppliesClassTC
+# Enumerations below carry the RFC / IANA labels in snake_case (tests/probes/test_printer_mib_rfc.py
+# checks every table against the module texts in tests/fixtures/mibs/), except where noted.
+
+# PrtMarkerSuppliesClassTC (Printer-MIB). Deliberately short: RFC supplyThatIsConsumed(3) and
+# receptacleThatIsFilled(4) are "consumed" and "filled" in JSON, the InfluxDB `class` tag and the
+# code that branches on them.
 SUPPLY_CLASS_NAMES: Final = {1: "other", 3: "consumed", 4: "filled"}
-# PrtMarkerSuppliesTypeTC
+# PrtMarkerSuppliesTypeTC (IANA-PRINTER-MIB)
 SUPPLY_TYPE_NAMES: Final = {
     1: "other", 2: "unknown", 3: "toner", 4: "waste_toner", 5: "ink", 6: "ink_cartridge",
     7: "ink_ribbon", 8: "waste_ink", 9: "opc", 10: "developer", 11: "fuser_oil", 12: "solid_wax",
@@ -107,13 +112,15 @@ SUPPLY_TYPE_NAMES: Final = {
     22: "fuser_oiler", 23: "water", 24: "waste_water", 25: "glue_water_additive",
     26: "waste_paper", 27: "binding_supply", 28: "banding_supply", 29: "stitching_wire",
     30: "shrink_wrap", 31: "paper_wrap", 32: "staples", 33: "inserts", 34: "covers",
+    35: "matte_toner", 36: "matte_ink",
 }
 # Types that are receptacles: they fill up. Used when prtMarkerSuppliesClass is missing.
 FILLED_TYPES: Final = frozenset({"waste_toner", "waste_ink", "waste_wax", "waste_water",
                                  "waste_paper"})
 # Types whose running out stops printing (reorder-relevant marking supplies).
 MARKING_TYPES: Final = frozenset({"toner", "toner_cartridge", "ink", "ink_cartridge",
-                                  "ink_ribbon", "solid_wax", "ribbon_wax"})
+                                  "ink_ribbon", "solid_wax", "ribbon_wax", "matte_toner",
+                                  "matte_ink"})
 
 # Some agents omit prtMarkerSuppliesType (seen: Xerox WorkCentre, HP JetDirect, Konica bizhub
 # recordings all lack the column). Then the description is the only evidence of meaning. First
@@ -130,21 +137,23 @@ TYPE_KEYWORDS: Final[tuple[tuple[str, str], ...]] = (
     ("cleaner", "cleaner_unit"), ("cartridge", "toner_cartridge"),
 )
 
-# PrtMarkerSuppliesSupplyUnitTC
+# PrtMarkerSuppliesSupplyUnitTC (Printer-MIB; 14 is spelt "hundreths" there, and so here)
 SUPPLY_UNIT_NAMES: Final = {
     1: "other", 2: "unknown", 3: "ten_thousandths_of_inches", 4: "micrometers", 7: "impressions",
     8: "sheets", 11: "hours", 12: "thousandths_of_ounces", 13: "tenths_of_grams",
-    14: "hundredths_of_fluid_ounces", 15: "tenths_of_milliliters", 16: "feet", 17: "meters",
+    14: "hundreths_of_fluid_ounces", 15: "tenths_of_milliliters", 16: "feet", 17: "meters",
     18: "items", 19: "percent",
 }
 
 # Level / capacity sentinels (RFC 3805 prtMarkerSuppliesLevel, prtInputCurrentLevel).
 SENTINEL_STATES: Final = {-1: "other", -2: "unknown", -3: "some_remaining"}
 
-# PrtInputTypeTC; 5 = sheetFeedManual: an empty manual/bypass feed is normal, not a fault.
+# PrtInputTypeTC (IANA-PRINTER-MIB); 5 = sheetFeedManual: an empty manual/bypass feed is normal,
+# not a fault.
 INPUT_TYPE_NAMES: Final = {
-    1: "other", 2: "unknown", 3: "sheet_feed_auto_removable", 4: "sheet_feed_auto_non_removable",
-    5: "sheet_feed_manual", 6: "continuous_roll", 7: "continuous_fan_fold",
+    1: "other", 2: "unknown", 3: "sheet_feed_auto_removable_tray",
+    4: "sheet_feed_auto_non_removable_tray", 5: "sheet_feed_manual", 6: "continuous_roll",
+    7: "continuous_fan_fold", 8: "sheet_feed_pull",
 }
 MANUAL_INPUT_TYPES: Final = frozenset({5})
 # When prtInputType is missing (most recordings lack it), a tray whose name says it is a manual
@@ -153,24 +162,25 @@ MANUAL_INPUT_TYPES: Final = frozenset({5})
 MANUAL_TRAY_KEYWORDS: Final = ("bypass", "manual", "mp tray", "mptray", "multi-purpose",
                                "multipurpose", "envelope")
 
-# PrtAlertSeverityLevelTC
+# PrtAlertSeverityLevelTC (Printer-MIB)
 ALERT_SEVERITY_NAMES: Final = {1: "other", 3: "critical", 4: "warning",
                                5: "warning_binary_change_event"}
-# PrtAlertGroupTC
+# PrtAlertGroupTC (IANA-PRINTER-MIB, with the PWG 5107.3 MFD groups 50-70)
 ALERT_GROUP_NAMES: Final = {
-    1: "other", 2: "unknown", 3: "host_resources_storage", 4: "host_resources_device",
-    5: "general_printer", 6: "cover", 7: "localization", 8: "input", 9: "output", 10: "marker",
-    11: "marker_supplies", 12: "marker_colorant", 13: "media_path", 14: "channel",
-    15: "interpreter", 16: "console_display_buffer", 17: "console_lights", 18: "alert",
-    30: "finisher_device", 31: "finisher_supply", 32: "finisher_supply_media_input",
-    33: "finisher_attribute",
+    1: "other", 2: "unknown", 3: "host_resources_mib_storage_table",
+    4: "host_resources_mib_device_table", 5: "general_printer", 6: "cover", 7: "localization",
+    8: "input", 9: "output", 10: "marker", 11: "marker_supplies", 12: "marker_colorant",
+    13: "media_path", 14: "channel", 15: "interpreter", 16: "console_display_buffer",
+    17: "console_lights", 18: "alert", 30: "fin_device", 31: "fin_supply",
+    32: "fin_supply_media_input", 33: "fin_attribute", 50: "scan_device", 51: "scanner",
+    52: "scan_media_path", 60: "fax_device", 61: "fax_modem", 70: "output_channel",
 }
-# PrtAlertCodeTC (the codes a help desk acts on; others print as "code_<n>").
-ALERT_CODE_NAMES: Final = {
-    1: "other", 2: "unknown", 3: "cover_open", 4: "cover_closed", 5: "interlock_open",
-    6: "interlock_closed", 7: "configuration_change", 8: "jam", 9: "subunit_missing",
-    10: "subunit_life_almost_over", 11: "subunit_life_over", 12: "subunit_almost_empty",
-    13: "subunit_empty", 14: "subunit_almost_full", 15: "subunit_full", 16: "subunit_near_limit",
+# PrtAlertCodeTC (IANA-PRINTER-MIB), all of it; a number without a name prints as "code_<n>".
+_GENERIC_ALERT_CODES: Final = {
+    3: "cover_open", 4: "cover_closed", 5: "interlock_open", 6: "interlock_closed",
+    7: "configuration_change", 8: "jam", 9: "subunit_missing", 10: "subunit_life_almost_over",
+    11: "subunit_life_over", 12: "subunit_almost_empty", 13: "subunit_empty",
+    14: "subunit_almost_full", 15: "subunit_full", 16: "subunit_near_limit",
     17: "subunit_at_limit", 18: "subunit_opened", 19: "subunit_closed", 20: "subunit_turned_on",
     21: "subunit_turned_off", 22: "subunit_offline", 23: "subunit_power_saver",
     24: "subunit_warming_up", 25: "subunit_added", 26: "subunit_removed",
@@ -180,17 +190,41 @@ ALERT_CODE_NAMES: Final = {
     33: "subunit_motor_failure", 34: "subunit_memory_exhausted",
     35: "subunit_under_temperature", 36: "subunit_over_temperature",
     37: "subunit_timing_failure", 38: "subunit_thermistor_failure",
-    501: "door_open", 502: "door_closed", 503: "powered_up", 504: "powered_down",
+}
+# The finisher codes (IANA, 2010) repeat the generic ones per finishing device:
+# 30000 + 100 * FinDeviceTypeTC + generic code, "stapler_jam" = 30208 (the "subunit" is dropped).
+_FINISHER_DEVICES: Final = {
+    2: "stapler", 3: "stitcher", 4: "folder", 5: "binder", 6: "trimmer", 7: "die_cutter",
+    8: "puncher", 9: "perforater", 10: "slitter", 11: "separation_cutter", 12: "imprinter",
+    13: "wrapper", 14: "bander", 15: "make_envelope", 16: "stacker", 17: "sheet_rotator",
+    18: "inserter",
+}
+ALERT_CODE_NAMES: Final[dict[int, str]] = {
+    1: "other", 2: "unknown", **_GENERIC_ALERT_CODES,
+    # General Printer group
+    501: "door_open", 502: "door_closed", 503: "power_up", 504: "power_down",
     505: "printer_nms_reset", 506: "printer_manual_reset", 507: "printer_ready_to_print",
-    801: "input_media_tray_missing", 802: "input_media_supply_low",
-    803: "input_media_supply_empty", 804: "input_media_change_request",
-    805: "input_manual_input_request", 806: "input_tray_position_failure",
-    807: "input_tray_elevation_failure", 808: "input_cannot_feed_size_selected",
+    # Input group
+    801: "input_media_tray_missing", 802: "input_media_size_change",
+    803: "input_media_weight_change", 804: "input_media_type_change",
+    805: "input_media_color_change", 806: "input_media_form_parts_change",
+    807: "input_media_supply_low", 808: "input_media_supply_empty",
+    809: "input_media_change_request", 810: "input_manual_input_request",
+    811: "input_tray_position_failure", 812: "input_tray_elevation_failure",
+    813: "input_cannot_feed_size_selected", 814: "input_media_tray_feed_error",
+    815: "input_media_tray_jam", 816: "input_media_tray_failure",
+    817: "input_media_tray_pick_roller_life_warn", 818: "input_media_tray_pick_roller_life_over",
+    819: "input_media_tray_pick_roller_failure", 820: "input_media_tray_pick_roller_missing",
+    # Output group
     901: "output_media_tray_missing", 902: "output_media_tray_almost_full",
     903: "output_media_tray_full", 904: "output_mailbox_select_failure",
+    905: "output_media_tray_feed_error", 906: "output_media_tray_jam",
+    907: "output_media_tray_failure",
+    # Marker group
     1001: "marker_fuser_under_temperature", 1002: "marker_fuser_over_temperature",
     1003: "marker_fuser_timing_failure", 1004: "marker_fuser_thermistor_failure",
     1005: "marker_adjusting_print_quality",
+    # Marker Supplies group
     1101: "marker_toner_empty", 1102: "marker_ink_empty", 1103: "marker_print_ribbon_empty",
     1104: "marker_toner_almost_empty", 1105: "marker_ink_almost_empty",
     1106: "marker_print_ribbon_almost_empty",
@@ -199,9 +233,54 @@ ALERT_CODE_NAMES: Final = {
     1109: "marker_waste_toner_receptacle_full", 1110: "marker_waste_ink_receptacle_full",
     1111: "marker_opc_life_almost_over", 1112: "marker_opc_life_over",
     1113: "marker_developer_almost_empty", 1114: "marker_developer_empty",
-    1115: "marker_toner_cartridge_missing",
+    1115: "marker_toner_cartridge_missing", 1116: "marker_cleaner_missing",
+    1117: "marker_developer_missing", 1118: "marker_fuser_missing", 1119: "marker_ink_missing",
+    1120: "marker_opc_missing", 1121: "marker_print_ribbon_missing",
+    1122: "marker_supply_almost_empty", 1123: "marker_supply_empty",
+    1124: "marker_supply_missing", 1125: "marker_waste_almost_full", 1126: "marker_waste_full",
+    1127: "marker_waste_missing", 1128: "marker_waste_ink_receptacle_missing",
+    1129: "marker_waste_toner_receptacle_missing", 1130: "marker_toner_missing",
+    # Media Path group
     1301: "media_path_media_tray_missing", 1302: "media_path_media_tray_almost_full",
     1303: "media_path_media_tray_full", 1304: "media_path_cannot_duplex_media_selected",
+    1305: "media_path_failure", 1306: "media_path_jam", 1310: "media_path_input_request",
+    1311: "media_path_input_feed_error", 1312: "media_path_input_jam",
+    1321: "media_path_output_feed_error", 1322: "media_path_output_jam",
+    1323: "media_path_output_full", 1331: "media_path_pick_roller_life_warn",
+    1332: "media_path_pick_roller_life_over", 1333: "media_path_pick_roller_failure",
+    1334: "media_path_pick_roller_missing",
+    # Interpreter group
+    1501: "interpreter_memory_increase", 1502: "interpreter_memory_decrease",
+    1503: "interpreter_cartridge_added", 1504: "interpreter_cartridge_deleted",
+    1505: "interpreter_resource_added", 1506: "interpreter_resource_deleted",
+    1507: "interpreter_resource_unavailable", 1509: "interpreter_complex_page_encountered",
+    # Alert group
+    1801: "alert_removal_of_binary_change_entry",
+    # Scanner group (PWG 5107.3)
+    5101: "scanner_light_life_almost_over", 5102: "scanner_light_life_over",
+    5103: "scanner_light_failure", 5104: "scanner_light_missing",
+    5111: "scanner_sensor_life_almost_over", 5112: "scanner_sensor_life_over",
+    5113: "scanner_sensor_failure", 5114: "scanner_sensor_missing",
+    # Scan Media Path group
+    5201: "scan_media_path_tray_missing", 5202: "scan_media_path_tray_almost_full",
+    5203: "scan_media_path_tray_full", 5205: "scan_media_path_failure",
+    5206: "scan_media_path_jam", 5210: "scan_media_path_input_request",
+    5211: "scan_media_path_input_feed_error", 5212: "scan_media_path_input_jam",
+    5221: "scan_media_path_output_feed_error", 5222: "scan_media_path_output_jam",
+    5223: "scan_media_path_output_full", 5231: "scan_media_path_pick_roller_life_warn",
+    5232: "scan_media_path_pick_roller_life_over", 5233: "scan_media_path_pick_roller_failure",
+    5234: "scan_media_path_pick_roller_missing",
+    # Fax Modem group (6110-6118 deprecated)
+    6101: "fax_modem_missing", 6102: "fax_modem_life_almost_over", 6103: "fax_modem_life_over",
+    6104: "fax_modem_turned_on", 6105: "fax_modem_turned_off",
+    6110: "fax_modem_inactivity_timeout", 6111: "fax_modem_protocol_alert",
+    6112: "fax_modem_equipment_failure", 6113: "fax_modem_no_dial_tone",
+    6114: "fax_modem_line_busy", 6115: "fax_modem_no_answer", 6116: "fax_modem_voice_detected",
+    6117: "fax_modem_carrier_lost", 6118: "fax_modem_training_failure",
+    # Finisher devices
+    **{30000 + 100 * device + code: f"{prefix}_{generic.removeprefix('subunit_')}"
+       for device, prefix in _FINISHER_DEVICES.items()
+       for code, generic in _GENERIC_ALERT_CODES.items()},
 }
 
 # The severity an alert implies when the agent leaves out prtAlertSeverityLevel: printing has

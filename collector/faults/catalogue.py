@@ -3,7 +3,7 @@ technician understands, and the alert-code and error-bit mappings onto it.
 
 A fault key is the catalogue code, plus a qualifier where a device can have several:
 ``jammed``, ``unreachable`` (the device's first probe) / ``unreachable:http`` (another probe),
-``alert_finisher_device``, ``threshold:disk_used_percent``, ``reorder:1.2`` (supply index).
+``alert_fin_device``, ``threshold:disk_used_percent``, ``reorder:1.2`` (supply index).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ ALERT_GROUP_CODE_FAULTS: Final[Mapping[tuple[str, str], str]] = {
 INFORMATIONAL_ALERT_CODES: Final = frozenset({
     "cover_closed", "interlock_closed", "door_closed", "configuration_change", "subunit_closed",
     "subunit_turned_on", "subunit_power_saver", "subunit_warming_up", "subunit_added",
-    "subunit_resource_added", "powered_up", "printer_ready_to_print", "printer_nms_reset",
+    "subunit_resource_added", "power_up", "printer_ready_to_print", "printer_nms_reset",
     "printer_manual_reset", "marker_adjusting_print_quality", "input_media_change_request",
     "input_manual_input_request",
 })

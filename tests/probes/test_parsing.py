@@ -325,7 +325,7 @@ ALE = mib.PRT_ALERT_ENTRY
         ({7: 1104}, "warning", "unknown", "marker_toner_almost_empty"),
         ({7: 1107}, "warning", "unknown", "marker_waste_toner_receptacle_almost_full"),
         ({7: 12}, "warning", "unknown", "subunit_almost_empty"),
-        ({7: 503}, "unknown", "unknown", "powered_up"),  # no severity implied
+        ({7: 503}, "unknown", "unknown", "power_up"),  # no severity implied
         ({8: b"Something"}, "unknown", "unknown", "unknown"),
         ({2: 4, 7: 8}, "warning", "unknown", "jam"),  # the device's own severity wins
         ({2: 9, 4: 99, 7: 4242}, "severity_9", "group_99", "code_4242"),  # present, unnamed

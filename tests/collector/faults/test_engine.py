@@ -135,8 +135,8 @@ CASES = {
         every([printer(alerts=[alert("subunit_power_saver", group="general_printer",
                                      severity="warning_binary_change_event")])] * 3), []),
     "an unknown critical alert opens a ticket for its group": Case(
-        every([printer(alerts=[alert("subunit_at_limit", group="finisher_device")])] * 2),
-        [("p1", "alert_finisher_device", "open", ["opened"])]),
+        every([printer(alerts=[alert("subunit_at_limit", group="fin_device")])] * 2),
+        [("p1", "alert_fin_device", "open", ["opened"])]),
     "device down without an error bit": Case(
         every([printer(device_status="down")] * 2),
         [("p1", "device_down", "open", ["opened"])]),
