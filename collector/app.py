@@ -2,20 +2,24 @@
 its cleanup contexts.
 
 Start-up runs them in order: the HTTP client session, the InfluxDB writer, the ticket queue (store,
-notifier, fault engine), the scheduler. Stopping (SIGTERM/SIGINT, or the app's cleanup) runs them
-in reverse: polling stops first, then tickets close, then storage flushes what it holds (to
+notifier, fault engine), the scheduler. Stopping (SIGTERM, SIGINT or SIGHUP, or the app's cleanup)
+runs them in reverse: polling stops first, then tickets close, then storage flushes what it holds (to
 InfluxDB, or to its disk spool). Every piece of app state is a typed key of :mod:`collector.keys`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+import signal
+import socket
+from collections.abc import AsyncIterator, Sequence
 
 import aiohttp
 from aiohttp import web
 
-from collector.config import Config
+from collector.config import CollectorSettings, Config
 from collector.faults.engine import FaultEngine
 from collector.keys import CONFIG, ENGINE, HTTP, NOTIFY, SCHEDULER, SINKS, STATE, STATS, STORE
 from collector.notify.notifier import Notifier
@@ -29,9 +33,18 @@ from collector.tickets import pages as ticket_pages
 from collector.tickets.store import TicketStore
 from collector.web import fleet
 from collector.web.errors import api_json_errors
+from probes.errors import FleetwatchError
 from probes.snmp import SnmpClient
 
 log = logging.getLogger(__name__)
+
+# Each one stops the service cleanly. SIGHUP too: the terminal that started it was closed, and a
+# daemon's "reload" is not offered (the config is read once; restart to change it).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class ListenError(FleetwatchError):
+    """The web UI/API address (``collector.listen``) cannot be bound."""
 
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -115,10 +128,71 @@ def build_app(config: Config) -> web.Application:
     return app
 
 
+def listen_sockets(settings: CollectorSettings) -> list[socket.socket]:
+    """Bound (not yet listening) TCP sockets for ``collector.listen``, one per address the host
+    resolves to, as asyncio's ``create_server`` would bind them (SO_REUSEADDR, IPv6-only for
+    IPv6). Called before anything else starts, so that a busy port stops a start-up that has
+    nothing to undo; this bind is the real one (the sockets go to :func:`serving`).
+
+    Raises :class:`ListenError` (one line naming the config key) and leaves nothing open."""
+    host, port = settings.listen_host, settings.listen_port
+    where = f"{f'[{host}]' if ':' in host else host}:{port} (collector.listen)"
+    socks: list[socket.socket] = []
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError as err:  # also socket.gaierror: a host name that does not resolve
+        for sock in socks:
+            sock.close()
+        reason = (err.strerror or str(err)).lower()
+        raise ListenError(f"cannot listen on {where}: {reason}") from err
+    return socks
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application, socks: Sequence[socket.socket]
+                  ) -> AsyncIterator[web.AppRunner]:
+    """Start ``app`` (its cleanup contexts, then HTTP on ``socks`` from :func:`listen_sockets`)
+    and stop it all on leaving, also when the start failed half-way."""
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=10)
+    try:
+        await runner.setup()
+        for sock in socks:
+            await web.SockSite(runner, sock).start()
+        yield runner
+    finally:
+        await runner.cleanup()
+        for sock in socks:
+            sock.close()
+
+
+def stop_event() -> asyncio.Event:
+    """An event that each of :data:`STOP_SIGNALS` sets (call inside the running loop; the
+    handlers go with the loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 def run(config: Config) -> None:
-    """Serve until SIGTERM/SIGINT; then stop cleanly, flushing storage."""
-    app = build_app(config)
-    log.info("collector listening on http://%s:%d/", config.collector.listen_host,
-             config.collector.listen_port)
-    web.run_app(app, host=config.collector.listen_host, port=config.collector.listen_port,
-                print=None, handle_signals=True, shutdown_timeout=10)
+    """Serve until SIGTERM/SIGINT/SIGHUP; then stop cleanly, flushing storage. Raises
+    :class:`ListenError` before anything starts when ``collector.listen`` cannot be bound."""
+    socks = listen_sockets(config.collector)
+    asyncio.run(_serve(config, socks))
+
+
+async def _serve(config: Config, socks: Sequence[socket.socket]) -> None:
+    stop = stop_event()
+    async with serving(build_app(config), socks):
+        log.info("collector listening on http://%s:%d/", config.collector.listen_host,
+                 config.collector.listen_port)
+        await stop.wait()
+    log.info("collector stopped")

@@ -6,13 +6,15 @@ being run is imported (``fleetwatch check`` loads no aiohttp service, ``fleetwat
 pysnmp); the others appear in ``--help`` by name and summary alone.
 
 Each sub-command catches the FleetwatchError tree and prints one line; anything else is a bug
-and is reported with a traceback.
+and is reported with a traceback. Output into a pipe that closed (``fleetwatch ... | head -1``)
+ends the command quietly with exit 1 (see :func:`main`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -50,6 +52,26 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code.
+
+    A closed stdout pipe (the reader, e.g. ``head``, has what it wanted) ends any command with
+    exit 1 and no message, by the recipe of Python's ``signal`` docs: point stdout at devnull so
+    that the interpreter's own flush at exit fails no more. Chosen over restoring SIGPIPE's
+    default action, which would also apply to the sockets of ``collector`` and ``demo`` and kill
+    the service when a client hangs up mid-answer."""
+    try:
+        try:
+            return _main(argv)
+        finally:  # also after argparse's SystemExit (--help): a closed pipe shows at this flush
+            sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)

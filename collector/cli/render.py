@@ -65,6 +65,23 @@ def _wrap_list(head: str, items: Sequence[str], width: int) -> list[str]:
     return [_fit(line, width) for line in lines]
 
 
+def _wrap_text(head: str, text: str, width: int) -> list[str]:
+    """``head`` then ``text`` word-wrapped at ``width`` display columns, continuation lines
+    indented under the text's start; a word too long for a line of its own is cut ("…"). For
+    prose (errors, hints, problems) that must be read whole."""
+    indent = " " * display_width(head)
+    lines: list[str] = []
+    current, empty = head, True
+    for word in text.split():
+        if not empty and display_width(current) + 1 + display_width(word) > width:
+            lines.append(current)
+            current, empty = indent, True
+        current += word if empty else " " + word
+        empty = False
+    lines.append(current)
+    return [_fit(line, width) for line in lines]
+
+
 def _bar(percent: float | None) -> str:
     if percent is None:
         return "[" + "?" * BAR_WIDTH + "]"
@@ -122,7 +139,7 @@ def render(reading: Reading, width: int | None = None) -> str:
     title = ident.model or ident.sys_descr or ""
     lines = [_fit(f"{reading.host}  {reading.status.upper()}  {title}", width)]
     if reading.error:
-        lines.append(_fit(f"  error: {reading.error}", width))
+        lines.extend(_wrap_text("  error: ", reading.error, width))
     if not reading.reachable:
         return "\n".join(lines)
     for label, value in (("name", ident.sys_name), ("location", ident.sys_location),
@@ -151,5 +168,6 @@ def render(reading: Reading, width: int | None = None) -> str:
             lines.append(_fit(f"  {a.severity:<8} {a.code:<28} {a.description}", width))
     if reading.problems:
         lines.append(_fit("Why " + reading.status + ":", width))
-        lines.extend(_fit(f"  - {p}", width) for p in reading.problems)
+        for problem in reading.problems:
+            lines.extend(_wrap_text("  - ", problem, width))
     return "\n".join(lines)

@@ -14,7 +14,8 @@ from collector.config import load_config
 def register(sub: Any) -> None:
     p = sub.add_parser("collector", help="run the collector service",
                        description="Poll the configured fleet, store metrics, open tickets and "
-                       "serve the web UI and API. SIGTERM/Ctrl-C stops cleanly.")
+                       "serve the web UI and API. SIGTERM, SIGHUP or Ctrl-C stops cleanly. A "
+                       "collector.listen address that cannot be bound is one line and exit 2.")
     p.add_argument("--config", "-c", required=True, help="YAML config file")
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -25,5 +26,5 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(args.config)  # ConfigError → one message per problem, exit 2
-    serve(config)
+    serve(config)  # ListenError (port taken) before anything starts → one line, exit 2
     return 0

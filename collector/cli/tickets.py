@@ -78,9 +78,12 @@ def register(sub: Any) -> None:
     a.add_argument("assignee")
     a.add_argument("--comment", "-m")
 
-    a = actions.add_parser("comment", parents=[common], help="add a comment")
+    a = actions.add_parser("comment", parents=[common], help="add a comment",
+                           description="Add a comment: the text as an argument or, as with "
+                           "ack and the other changes, after -m.")
     a.add_argument("id", type=int)
-    a.add_argument("text")
+    a.add_argument("text", nargs="?")
+    a.add_argument("--message", "-m", help="the comment (instead of TEXT)")
 
     a = actions.add_parser("create", parents=[common], help="open a manual ticket")
     a.add_argument("title")
@@ -207,8 +210,11 @@ def run(args: argparse.Namespace) -> int:
                               query=[("events", str(args.events))] if args.events else None)
         printer = _print_ticket
     elif action == "comment":
+        if (args.text is None) == (args.message is None):
+            raise TicketsCliError("give the comment once: as TEXT or after -m/--message")
         client.request("POST", f"/api/v1/tickets/{args.id}/comments",
-                       {"text": args.text, "by": args.by})
+                       {"text": args.text if args.message is None else args.message,
+                        "by": args.by})
         data = client.request("GET", f"/api/v1/tickets/{args.id}")
         printer = _print_ticket
     elif action == "create":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -22,7 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -51,19 +52,52 @@ def _which(name: str, *extra: str) -> str:
     raise LabError(f"{name} is not installed (run scripts/install-deps.sh)")
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _death_signal(sig: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to send the child ``sig`` when its parent dies (even by
+    SIGKILL), or None where ``prctl`` does not exist. libc is loaded here, in the parent: the
+    child between fork and exec only makes the one call (and kills itself if the parent died
+    before it, which the kernel would not report)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), sig)
+
+    return preexec
+
+
 class Process:
-    """A child process with a log file; the context manager stops it."""
+    """A child process with a log file; the context manager stops it.
+
+    ``die_with_parent`` (set it before starting; the demo does) makes Linux SIGTERM the child
+    when the process that started it dies, even by SIGKILL. Off by default: the kernel tracks
+    the *thread* that spawned the child, and the tests restart servers from worker threads
+    (``asyncio.to_thread``) that end long before the server should."""
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.workdir = Path(tempfile.mkdtemp(prefix=f"fleetwatch-{type(self).__name__.lower()}-"))
         self.log_path = self.workdir / "log.txt"
+        self.die_with_parent = False
 
     def _spawn(self, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+        # (preexec_fn is unsafe with threads running: the demo starts its children before any)
+        preexec = _death_signal(signal.SIGTERM) if self.die_with_parent else None
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 list(argv), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
                 env={**os.environ, **(env or {})}, start_new_session=True,
+                preexec_fn=preexec,
             )
 
     def alive(self) -> bool:

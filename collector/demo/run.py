@@ -2,7 +2,10 @@
 
 Starts a local influxd (own data dir), a simulated fleet served by snmpsim (toner drains, paper
 runs out, jams come and go), and the collector with its web UI, using ``config/demo.yaml``.
-Ctrl-C (or SIGTERM) stops everything it started.
+Ctrl-C, SIGTERM or SIGHUP (its terminal closed) stops everything it started; if the demo itself is
+killed, its influxd and snmpsim get SIGTERM from the kernel (Linux, see ``Process.die_with_parent``).
+A demo whose ports are taken (most often by a leftover demo) refuses to start rather than serve
+or write into someone else's processes.
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from urllib.parse import urlsplit
 
-from aiohttp import web
-
-from collector.app import build_app
-from collector.config import Config, load_config
-from collector.demo.lab import Influxd, Snmpsim
+from collector.app import STOP_SIGNALS, build_app, listen_sockets, serving, stop_event
+from collector.config import Config, DeviceConfig, load_config
+from collector.demo.lab import Influxd, LabError, Snmpsim
 from collector.demo.simfleet import SimFleet
 
 log = logging.getLogger(__name__)
@@ -28,9 +32,15 @@ STEP_SECONDS = 10.0
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.yaml"
 
 
+class DemoPortBusy(LabError):
+    """A port the demo would start a service on is taken (a leftover demo, most often)."""
+
+
 def run_demo(config_path: str | Path, minutes: float = 0, log_level: str = "WARNING") -> int:
-    """Start influxd and the simulated fleet, serve the collector until Ctrl-C/SIGTERM or
-    ``minutes``, then stop everything it started."""
+    """Start influxd and the simulated fleet, serve the collector until Ctrl-C/SIGTERM/SIGHUP or
+    ``minutes``, then stop everything it started.
+
+    Raises ListenError or :class:`DemoPortBusy` before starting anything when a port is taken."""
     logging.basicConfig(level=log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(config_path)
@@ -38,6 +48,13 @@ def run_demo(config_path: str | Path, minutes: float = 0, log_level: str = "WARN
     endpoints = sorted({(d.host, d.port) for d in snmp_devices})
     influx_port = urlsplit(config.storage.url).port if config.storage.backend != "none" else None
 
+    socks = listen_sockets(config.collector)  # the web UI's real sockets, held from now on
+    try:
+        _refuse_busy(influx_port, endpoints, snmp_devices)
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
     influxd = Influxd(port=influx_port) if influx_port else None
     fleet_dir = config.collector.state_dir / "simfleet"
     fleet = SimFleet(fleet_dir, count=len(snmp_devices), prefix="demo")
@@ -45,30 +62,98 @@ def run_demo(config_path: str | Path, minutes: float = 0, log_level: str = "WARN
         sim.name = device.snmp.community.reveal() if device.snmp.community else device.name
     fleet.write()
     sim_proc = Snmpsim([], endpoints, live_dir=fleet_dir)
+    for proc in (influxd, sim_proc):
+        if proc:
+            proc.die_with_parent = True
     try:
-        if influxd:
-            print(f"starting InfluxDB on {config.storage.url} ...", flush=True)
-            influxd.start()
-        print(f"starting {len(fleet.printers)} simulated printers/copiers on "
-              f"{', '.join(f'{h}:{p}' for h, p in endpoints)} ...", flush=True)
-        sim_proc.start()
-        asyncio.run(_serve(config, fleet, minutes))
+        with _stop_signals_interrupt():  # until the event loop takes them over
+            if influxd:
+                print(f"starting InfluxDB on {config.storage.url} ...", flush=True)
+                influxd.start()
+            print(f"starting {len(fleet.printers)} simulated printers/copiers on "
+                  f"{', '.join(f'{h}:{p}' for h, p in endpoints)} ...", flush=True)
+            sim_proc.start()
+            asyncio.run(_serve(config, socks, fleet, minutes))
     finally:
-        sim_proc.stop()
-        if influxd:
-            influxd.stop()
+        for sock in socks:
+            sock.close()
+        with _stop_signals_ignored():  # a second SIGTERM/SIGHUP must not cut the stopping short
+            sim_proc.stop()
+            if influxd:
+                influxd.stop()
         print("demo stopped; everything it started is stopped.", flush=True)
     return 0
 
 
-async def _serve(config: Config, fleet: SimFleet, minutes: float) -> None:
-    app = build_app(config)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, config.collector.listen_host, config.collector.listen_port)
-    await site.start()
-    url = f"http://{config.collector.listen_host}:{config.collector.listen_port}"
-    print(f"""
+def _busy(host: str, port: int, kind: int) -> bool:
+    """Whether ``host:port`` is bound by someone. UDP is tried without SO_REUSEADDR (on Linux two
+    sockets that both set it may share a UDP port); TCP with it, as servers bind (so TIME_WAIT
+    leftovers of a stopped server do not count)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind) as sock:
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _refuse_busy(influx_port: int | None, endpoints: Sequence[tuple[str, int]],
+                 devices: Sequence[DeviceConfig]) -> None:
+    """Raise DemoPortBusy, one line, when the InfluxDB port or an SNMP endpoint is taken. The
+    check and the child's own bind are not atomic; a child that cannot bind still fails its
+    start (LabError)."""
+    hint = "a leftover demo still running? stop it, or change the port in the config"
+    if influx_port and _busy("127.0.0.1", influx_port, socket.SOCK_STREAM):
+        raise DemoPortBusy(f"InfluxDB port 127.0.0.1:{influx_port} (storage.url) is already in "
+                           f"use ({hint})")
+    busy = [(h, p) for h, p in endpoints if _busy(h, p, socket.SOCK_DGRAM)]
+    if busy:
+        host, port = busy[0]
+        names = [d.name for d in devices if (d.host, d.port) == (host, port)]
+        more = f" and {len(busy) - 1} more" if len(busy) > 1 else ""
+        raise DemoPortBusy(f"SNMP endpoint {host}:{port}/udp (devices {', '.join(names)}){more} "
+                           f"is already in use ({hint})")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP act as Ctrl-C (KeyboardInterrupt) while the services start, so that
+    the ``finally`` of :func:`run_demo` stops what has started. (Inside ``asyncio.run`` the
+    loop's handlers of :func:`stop_event` take over.)"""
+    previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS
+                if sig != signal.SIGINT}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _stop_signals_ignored() -> Iterator[None]:
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS
+                if sig != signal.SIGINT}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+async def _serve(config: Config, socks: Sequence[socket.socket], fleet: SimFleet,
+                 minutes: float) -> None:
+    stop = stop_event()
+    if minutes:
+        asyncio.get_running_loop().call_later(minutes * 60, stop.set)
+    async with serving(build_app(config), socks):
+        url = f"http://{config.collector.listen_host}:{config.collector.listen_port}"
+        print(f"""
 Fleetwatch demo is running.
   Fleet health (web UI):  {url}/
   Tickets:                {url}/tickets   (API: {url}/api/v1/tickets)
@@ -77,21 +162,14 @@ Fleetwatch demo is running.
   One printer by hand:    {_check_command(config)}
 What to look at: toner bars drain, trays run empty and are refilled, jams and open doors come
 and go every few minutes; each fault opens one ticket after the debounce and resolves itself.
-Press Ctrl-C to stop.""", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if minutes:
-        loop.call_later(minutes * 60, stop.set)
-    simulate = asyncio.create_task(_simulate(fleet))
-    try:
-        await stop.wait()
-    finally:
-        simulate.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await simulate
-        await runner.cleanup()
+Press Ctrl-C to stop (closing the terminal stops it too).""", flush=True)
+        simulate = asyncio.create_task(_simulate(fleet))
+        try:
+            await stop.wait()
+        finally:
+            simulate.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await simulate
 
 
 def _check_command(config: Config) -> str:
