@@ -48,31 +48,14 @@ def _pad(text: str, width: int) -> str:
     return text + " " * (width - display_width(text))
 
 
-def _wrap_list(head: str, items: Sequence[str], width: int) -> list[str]:
-    """``head`` and a comma-separated list, wrapped at ``width`` with continuation lines indented
-    under the first item."""
+def _wrap_words(head: str, words: Sequence[str], width: int) -> list[str]:
+    """``head`` then ``words`` joined by spaces, wrapped at ``width`` display columns with
+    continuation lines indented under the first word; a word too long for a line of its own is
+    cut ("…")."""
     indent = " " * display_width(head)
     lines: list[str] = []
     current, empty = head, True
-    for n, item in enumerate(items):
-        piece = item + ("," if n < len(items) - 1 else "")
-        if not empty and display_width(current) + 1 + display_width(piece) > width:
-            lines.append(current)
-            current, empty = indent, True
-        current += piece if empty else " " + piece
-        empty = False
-    lines.append(current)
-    return [_fit(line, width) for line in lines]
-
-
-def _wrap_text(head: str, text: str, width: int) -> list[str]:
-    """``head`` then ``text`` word-wrapped at ``width`` display columns, continuation lines
-    indented under the text's start; a word too long for a line of its own is cut ("…"). For
-    prose (errors, hints, problems) that must be read whole."""
-    indent = " " * display_width(head)
-    lines: list[str] = []
-    current, empty = head, True
-    for word in text.split():
+    for word in words:
         if not empty and display_width(current) + 1 + display_width(word) > width:
             lines.append(current)
             current, empty = indent, True
@@ -80,6 +63,18 @@ def _wrap_text(head: str, text: str, width: int) -> list[str]:
         empty = False
     lines.append(current)
     return [_fit(line, width) for line in lines]
+
+
+def _wrap_list(head: str, items: Sequence[str], width: int) -> list[str]:
+    """``head`` and a comma-separated list, wrapped at ``width`` (an item is never split)."""
+    return _wrap_words(head, [item + ("," if n < len(items) - 1 else "")
+                              for n, item in enumerate(items)], width)
+
+
+def _wrap_text(head: str, text: str, width: int) -> list[str]:
+    """``head`` then ``text`` word-wrapped at ``width``: for prose (errors, hints, problems) that
+    must be read whole."""
+    return _wrap_words(head, text.split(), width)
 
 
 def _bar(percent: float | None) -> str:
