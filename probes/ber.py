@@ -24,10 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 from pyasn1.codec.ber import decoder
-from pyasn1.error import PyAsn1Error
 from pysnmp.proto import api, rfc1905
 from pysnmp.proto.api import verdec
-from pysnmp.proto.error import ProtocolError
 
 RESPONSE = 0xA2  # the Response (v1: GetResponse) PDU tag
 _INT32 = (-(2**31), 2**31 - 1)
@@ -146,11 +144,13 @@ def read_header(data: bytes) -> tuple[int, bytes, int, int, int]:
     return version, community, RESPONSE, request_id, i
 
 
-def read_body(data: bytes, version: int, i: int, tags: list[int] | None = None
-              ) -> tuple[int, int, list[tuple[str, Any]]]:
+def read_body(data: bytes, version: int, i: int, getnext: bool = False,
+              tags: list[int] | None = None) -> tuple[int, int, list[tuple[str, Any]]]:
     """(error-status, error-index, [(oid, value)]) of the message whose header
-    :func:`read_header` read, from its offset ``i``. ``tags``, if given, receives each value's
-    tag octet (for the differential tests). Raises Refused."""
+    :func:`read_header` read, from its offset ``i``. A v1 noSuchName answer's values become
+    endOfMibView (``getnext``: the request was a GETNEXT) or noSuchObject, as pysnmp's v1 → v2c
+    translation makes them. ``tags``, if given, receives each value's tag octet (for the
+    differential tests). Raises Refused."""
     end = len(data)
     status, i = _tagged_int(data, i, end, *_INT32)
     index, i = _tagged_int(data, i, end, 0, _INT32[1])
@@ -198,13 +198,20 @@ def read_body(data: bytes, version: int, i: int, tags: list[int] | None = None
             tags.append(tag)
         append((oid, value))
         i = stop
+    if version == 0 and status == 2:
+        missing = 0x82 if getnext else 0x80
+        varbinds = [(oid, _EXCEPTIONS[missing]) for oid, _ in varbinds]
+        if tags is not None and varbinds:
+            tags[-len(varbinds):] = [missing] * len(varbinds)
     return status, min(index, len(varbinds)), varbinds
 
 
 def pysnmp_decode(data: bytes) -> tuple[int, bytes, int, int, Any]:
     """What pysnmp's engine reads from ``data``: (version, community, PDU tag, request-id,
     pdu) with pdu still in that version's pyasn1 types; convert it with :func:`pysnmp_body`.
-    Like pysnmp, ignores bytes after the message. Raises Malformed."""
+    Bytes after the message make it malformed (pysnmp's version check). Raises Malformed,
+    also where pyasn1 fails with another exception than its own (seen: IndexError on a mutated
+    message; pysnmp's dispatcher would drop such a message uncounted)."""
     try:
         version = int(verdec.decode_message_version(data))
         module = api.PROTOCOL_MODULES[version]
@@ -212,7 +219,7 @@ def pysnmp_decode(data: bytes) -> tuple[int, bytes, int, int, Any]:
         pdu = module.apiMessage.get_pdu(msg)
         return (version, bytes(module.apiMessage.get_community(msg)),
                 int(pdu.tagSet[-1].tagId) | 0xA0, int(module.apiPDU.get_request_id(pdu)), pdu)
-    except (PyAsn1Error, ProtocolError, KeyError, ValueError, TypeError) as err:
+    except Exception as err:  # any failure of the decoder is a rejection
         raise Malformed(str(err)) from err
 
 
@@ -231,5 +238,5 @@ def pysnmp_body(version: int, pdu: Any, getnext: bool) -> tuple[int, int, list[t
         return (int(v2c.apiPDU.get_error_status(pdu)),
                 int(v2c.apiPDU.get_error_index(pdu, muteErrors=True)),
                 [(str(oid), value) for oid, value in v2c.apiPDU.get_varbinds(pdu)])
-    except (PyAsn1Error, ProtocolError, KeyError, ValueError, TypeError) as err:
+    except Exception as err:  # any failure of the decoder is a rejection
         raise Malformed(str(err)) from err

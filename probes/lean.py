@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from pyasn1.codec.ber import encoder
-from pysnmp.proto import api, rfc1905
+from pysnmp.proto import api
 
 from probes import ber
 
@@ -187,14 +187,11 @@ class LeanTransport(asyncio.DatagramProtocol):
             self.dropped += 1
             return
         try:
-            status, index, varbinds = ber.read_body(data, version, offset)
+            result = ber.read_body(data, version, offset, pending[3])
         except ber.Refused:
             self._slow_path(data, addr)
             return
-        if version == 0 and status == 2:  # what pysnmp's v1 → v2c translation does
-            missing = rfc1905.endOfMibView if pending[3] else rfc1905.noSuchObject
-            varbinds = [(oid, missing) for oid, _ in varbinds]
-        future.set_result((status, index, varbinds))
+        future.set_result(result)
 
     def _slow_path(self, data: bytes, addr: tuple[str, int]) -> None:
         source = (str(addr[0]), int(addr[1]))
