@@ -80,12 +80,28 @@ def _gc_freeze() -> None:
     gc.freeze()
 
 
+def _pysnmp_engine() -> None:
+    """The v1/v2c path before issue 9: every request through pysnmp's engine (``lean=False``),
+    to measure the lean transport against it in the same run."""
+    from probes import snmp
+
+    original = snmp.SnmpClient.create.__func__  # type: ignore[attr-defined]
+
+    async def create(cls: type[snmp.SnmpClient], **kwargs: Any) -> snmp.SnmpClient:
+        kwargs.setdefault("lean", False)
+        client: snmp.SnmpClient = await original(cls, **kwargs)
+        return client
+
+    setattr(snmp.SnmpClient, "create", classmethod(create))  # noqa: B010
+
+
 # What-if changes, applied in this worker process only, to measure an idea before anyone changes
 # the real code (probes/snmp.py has its own owner). Each is named in the results. BEFORE ones
 # patch probes.snmp at start; AFTER_WARMUP ones run after the warm-up cycle, before measuring.
 BEFORE: dict[str, Callable[[], None]] = {
     "varbind-cache": _varbind_cache,
     "engine-register": _engine_register,
+    "pysnmp-engine": _pysnmp_engine,
 }
 AFTER_WARMUP: dict[str, Callable[[], None]] = {"gc-freeze": _gc_freeze}
 EXPERIMENTS = (*BEFORE, *AFTER_WARMUP)
