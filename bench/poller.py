@@ -87,7 +87,7 @@ def _pysnmp_engine() -> None:
 
     original = snmp.SnmpClient.create.__func__  # type: ignore[attr-defined]
 
-    async def create(cls: type[snmp.SnmpClient], **kwargs: Any) -> snmp.SnmpClient:
+    async def create(cls: type[snmp.SnmpClient], /, **kwargs: Any) -> snmp.SnmpClient:
         kwargs.setdefault("lean", False)
         client: snmp.SnmpClient = await original(cls, **kwargs)
         return client
