@@ -104,7 +104,8 @@ BEFORE: dict[str, Callable[[], None]] = {
     "pysnmp-engine": _pysnmp_engine,
 }
 AFTER_WARMUP: dict[str, Callable[[], None]] = {"gc-freeze": _gc_freeze}
-EXPERIMENTS = (*BEFORE, *AFTER_WARMUP)
+# "adaptive-limit" (probes/limiter.py instead of the fixed semaphore) is applied in poll().
+EXPERIMENTS = (*BEFORE, *AFTER_WARMUP, "adaptive-limit")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -131,7 +132,13 @@ async def poll(spec: dict[str, Any]) -> dict[str, Any]:
     names = [p["name"] for p in printers]
     client = await SnmpClient.create()
     probe = PrinterProbe(client)
-    sem = asyncio.Semaphore(opts["concurrency"])
+    sem: Any = asyncio.Semaphore(opts["concurrency"])
+    adaptive = "adaptive-limit" in opts.get("experiments", [])
+    if adaptive:  # probes/limiter.py instead of a fixed bound (at most --concurrency)
+        from probes.limiter import AdaptiveLimit
+
+        sem = AdaptiveLimit(opts["concurrency"], minimum=min(10, opts["concurrency"]))
+        await sem.start()
 
     async def one(i: int, full: bool) -> Reading:
         async with sem:
@@ -186,11 +193,15 @@ async def poll(spec: dict[str, Any]) -> dict[str, Any]:
             profiler.dump_stats(opts["profile"])
     finally:
         client.close()
+        if adaptive:
+            await sem.close()
 
     polls = ok + failed
     parts = [f"{100 * full_polls / max(1, polls):.0f} % full polls",
              f"{pdus / max(1, polls):.1f} PDUs/poll", f"{retries} retries",
              f"max_rep {opts['max_repetitions']}", *opts.get("experiments", [])]
+    if adaptive:
+        parts.append(f"limit now {sem.limit}, peak in flight {sem.peak}")
     detail = ", ".join(parts)
     return {
         "polls": polls, "ok": ok, "failed": failed, "errors": dict(errors),

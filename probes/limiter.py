@@ -12,9 +12,12 @@ Contract:
   waiters are served in arrival order.
 - :meth:`start` runs a ticker that measures the loop's lag every ``interval`` seconds and
   feeds :meth:`observe_lag`; :meth:`close` stops it. Without it the limit stays at ``start``.
-- :meth:`observe_lag` is the control law, and is pure apart from the limit itself. A lag above
-  ``max_lag`` cuts the limit to 70 % (never below ``minimum``). A lag below half of it, while
-  the limit is in use, raises the limit by a tenth (never above ``maximum``).
+- The control law: :meth:`observe_lag` cuts the limit to 70 % (never below ``minimum``) when
+  the lag exceeds ``max_lag``. The limit grows by a tenth (never above ``maximum``) only as
+  work completes: once per ``limit`` completed slots, while all slots are in use and the last
+  lag seen was under half of ``max_lag``. Growth thus follows what the core finishes, not the
+  clock. A poller that is slow per answer grows slowly (tied to wall time, the limit reached
+  1,000 before pysnmp's engine path fell behind).
 """
 
 from __future__ import annotations
@@ -39,13 +42,13 @@ class AdaptiveLimit:
         self.peak = 0  # most slots held at once (for reports)
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._ticker: asyncio.Task[None] | None = None
+        self._calm = True  # the last lag seen was under half of max_lag
+        self._completed = 0  # slots released since the limit last grew
 
     def observe_lag(self, lag: float) -> None:
+        self._calm = lag < self.max_lag / 2
         if lag > self.max_lag:
             self.limit = max(self.minimum, int(self.limit * 0.7))
-        elif lag < self.max_lag / 2 and self.in_flight + len(self._waiters) >= self.limit:
-            self.limit = min(self.maximum, self.limit + max(1, self.limit // 10))
-            self._wake()
 
     async def acquire(self) -> None:
         if self.in_flight < self.limit and not self._waiters:
@@ -68,7 +71,13 @@ class AdaptiveLimit:
         self.peak = max(self.peak, self.in_flight)
 
     def release(self) -> None:
+        saturated = self.in_flight >= self.limit or bool(self._waiters)
         self.in_flight -= 1
+        self._completed += 1
+        if self._completed >= self.limit:
+            self._completed = 0
+            if saturated and self._calm:
+                self.limit = min(self.maximum, self.limit + max(1, self.limit // 10))
         self._wake()
 
     def _wake(self) -> None:

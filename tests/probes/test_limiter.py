@@ -11,20 +11,39 @@ import pytest
 from probes.limiter import AdaptiveLimit
 
 
-def test_lag_cuts_and_idle_saturation_grows_within_bounds() -> None:
+def test_lag_cuts_within_bounds() -> None:
     limit = AdaptiveLimit(100, minimum=10, start=50, max_lag=0.05)
     limit.observe_lag(0.2)
     assert limit.limit == 35
     for _ in range(20):
         limit.observe_lag(0.5)
     assert limit.limit == 10
-    limit.observe_lag(0.0)  # not in use: no reason to grow
-    assert limit.limit == 10
-    limit.in_flight = 100  # saturated: every slot held
-    for _ in range(50):
-        limit.observe_lag(0.0)
-    assert limit.limit == 100
     limit.observe_lag(0.04)  # between half and all of max_lag: hold
+    assert limit.limit == 10
+
+
+async def test_growth_follows_completed_work_while_saturated_and_calm() -> None:
+    limit = AdaptiveLimit(100, minimum=10, start=10, max_lag=0.05)
+
+    async def round_trip(n: int) -> None:  # n slots taken (some waiting), then all released
+        waiters = [asyncio.ensure_future(limit.acquire()) for _ in range(n)]
+        await asyncio.sleep(0)
+        for _ in range(n):
+            limit.release()
+            await asyncio.sleep(0)
+        await asyncio.gather(*waiters)
+
+    await round_trip(5)  # never saturated: no growth
+    assert limit.limit == 10
+    await round_trip(30)
+    assert limit.limit > 10
+    grown = limit.limit
+    limit.observe_lag(0.04)  # not calm: no growth
+    await round_trip(60)
+    assert limit.limit == grown
+    limit.observe_lag(0.0)
+    for _ in range(40):
+        await round_trip(150)
     assert limit.limit == 100
 
 
@@ -34,7 +53,7 @@ def test_bounds_are_checked() -> None:
 
 
 async def test_slots_are_bounded_and_served_in_order() -> None:
-    limit = AdaptiveLimit(3, minimum=1, start=2)
+    limit = AdaptiveLimit(2, minimum=1, start=2)
     order: list[int] = []
     gate = asyncio.Event()
 
