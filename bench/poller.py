@@ -80,15 +80,32 @@ def _gc_freeze() -> None:
     gc.freeze()
 
 
+def _pysnmp_engine() -> None:
+    """The v1/v2c path before issue 9: every request through pysnmp's engine (``lean=False``),
+    to measure the lean transport against it in the same run."""
+    from probes import snmp
+
+    original = snmp.SnmpClient.create.__func__  # type: ignore[attr-defined]
+
+    async def create(cls: type[snmp.SnmpClient], /, **kwargs: Any) -> snmp.SnmpClient:
+        kwargs.setdefault("lean", False)
+        client: snmp.SnmpClient = await original(cls, **kwargs)
+        return client
+
+    setattr(snmp.SnmpClient, "create", classmethod(create))  # noqa: B010
+
+
 # What-if changes, applied in this worker process only, to measure an idea before anyone changes
 # the real code (probes/snmp.py has its own owner). Each is named in the results. BEFORE ones
 # patch probes.snmp at start; AFTER_WARMUP ones run after the warm-up cycle, before measuring.
 BEFORE: dict[str, Callable[[], None]] = {
     "varbind-cache": _varbind_cache,
     "engine-register": _engine_register,
+    "pysnmp-engine": _pysnmp_engine,
 }
 AFTER_WARMUP: dict[str, Callable[[], None]] = {"gc-freeze": _gc_freeze}
-EXPERIMENTS = (*BEFORE, *AFTER_WARMUP)
+# "adaptive-limit" (probes/limiter.py instead of the fixed semaphore) is applied in poll().
+EXPERIMENTS = (*BEFORE, *AFTER_WARMUP, "adaptive-limit")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -115,7 +132,13 @@ async def poll(spec: dict[str, Any]) -> dict[str, Any]:
     names = [p["name"] for p in printers]
     client = await SnmpClient.create()
     probe = PrinterProbe(client)
-    sem = asyncio.Semaphore(opts["concurrency"])
+    sem: Any = asyncio.Semaphore(opts["concurrency"])
+    adaptive = "adaptive-limit" in opts.get("experiments", [])
+    if adaptive:  # probes/limiter.py instead of a fixed bound (at most --concurrency)
+        from probes.limiter import AdaptiveLimit
+
+        sem = AdaptiveLimit(opts["concurrency"], minimum=min(10, opts["concurrency"]))
+        await sem.start()
 
     async def one(i: int, full: bool) -> Reading:
         async with sem:
@@ -170,11 +193,15 @@ async def poll(spec: dict[str, Any]) -> dict[str, Any]:
             profiler.dump_stats(opts["profile"])
     finally:
         client.close()
+        if adaptive:
+            await sem.close()
 
     polls = ok + failed
     parts = [f"{100 * full_polls / max(1, polls):.0f} % full polls",
              f"{pdus / max(1, polls):.1f} PDUs/poll", f"{retries} retries",
              f"max_rep {opts['max_repetitions']}", *opts.get("experiments", [])]
+    if adaptive:
+        parts.append(f"limit now {sem.limit}, peak in flight {sem.peak}")
     detail = ", ".join(parts)
     return {
         "polls": polls, "ok": ok, "failed": failed, "errors": dict(errors),

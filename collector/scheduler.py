@@ -26,6 +26,7 @@ import aiohttp
 from collector.config import CollectorSettings, DeviceConfig, ProbeConfig
 from collector.pipeline import ReadingSink
 from probes.base import Probe, Resources, Target
+from probes.limiter import AdaptiveLimit
 from probes.model import Reading
 from probes.printer import mark_stale
 from probes.registry import PROBES
@@ -86,13 +87,17 @@ class Scheduler:
         kinds = {p.kind for d in self._devices for p in d.probes}
         self._probes: dict[str, Probe] = {kind: PROBES[kind](resources) for kind in kinds}
         self._clock = clock
-        self._sem = asyncio.Semaphore(max(1, settings.max_concurrency))
+        # At most max_concurrency polls in flight; fewer while the event loop lags behind
+        # (probes/limiter.py: a fixed bound safe on one core wastes a faster one).
+        most = max(1, settings.max_concurrency)
+        self.limit = AdaptiveLimit(most, minimum=min(10, most))
         self._tasks: list[asyncio.Task[None]] = []
         self.states: dict[tuple[str, str], ProbeState] = {}
         self.stats = SchedulerStats()
         self._frozen = False
 
     async def start(self) -> None:
+        await self.limit.start()
         for device in self._devices:
             if any(self._probes[p.kind].sleeps for p in device.probes):
                 try:
@@ -110,6 +115,7 @@ class Scheduler:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.limit.close()
 
     async def _loop(self, device: DeviceConfig, probe: ProbeConfig) -> None:
         interval = probe.interval
@@ -131,7 +137,7 @@ class Scheduler:
         """Poll, apply the sleep grace, hand the reading to the sinks. Returns the delay
         until the next poll of this probe."""
         state = self.states.setdefault((device.name, probe.kind), ProbeState())
-        async with self._sem:
+        async with self.limit:
             reading = await self._probes[probe.kind].collect(target_of(device, probe, state.polls))
         state.polls += 1
         self.stats.polls += 1

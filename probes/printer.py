@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # Windows host lists its print queues ("Microsoft Print to PDF") there, with a status and an
 # error state, and has no Printer-MIB.
 PRINTER_MIB_PREFIXES = ("1.3.6.1.2.1.43.",)
+_DYNAMIC_ROW_PREFIXES = tuple(c + "." for c in mib.DYNAMIC_ROW_COLUMNS)  # one startswith call
 
 
 @dataclass(slots=True)
@@ -122,7 +123,7 @@ class PrinterProbe:
         static: dict[str, Value] = {}
         dynamic: list[str] = []
         for oid, value in rows.items():
-            if any(oid.startswith(c + ".") for c in mib.DYNAMIC_ROW_COLUMNS):
+            if oid.startswith(_DYNAMIC_ROW_PREFIXES):
                 dynamic.append(oid)
             elif oid != mib.SYS_UPTIME and not oid.startswith(mib.PRT_ALERT_ENTRY + "."):
                 static[oid] = value

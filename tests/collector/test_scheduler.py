@@ -178,6 +178,9 @@ async def test_loop_polls_every_device_and_stops_cleanly(
     count = len(sink.readings)
     await asyncio.sleep(0.7)
     assert len(sink.readings) == count  # nothing polls after stop
+    # the adaptive limit (probes/limiter.py) never lets more than max_concurrency polls run
+    assert sched.limit.maximum == 2 and 1 <= sched.limit.peak <= 2
+    assert sched.limit.in_flight == 0
 
 
 async def test_simulated_fault_is_seen_over_snmp(
