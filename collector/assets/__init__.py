@@ -1,0 +1,1 @@
+"""The asset list: make, model, serial, firmware, addresses, last seen (issue 13)."""

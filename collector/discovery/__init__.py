@@ -1,0 +1,1 @@
+"""Finding devices on the network to add to the config (no issue yet)."""

@@ -1,0 +1,1 @@
+"""Agent reports in: the HTTP endpoint, the report models, enrollment (issue 11)."""

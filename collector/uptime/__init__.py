@@ -1,0 +1,1 @@
+"""Uptime reports: availability per device and site, downtime incidents (issue 13)."""
