@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from collector.cli.base import EXIT_CODES, Parser
 from probes.errors import FleetwatchError
+from probes.safetext import terminal_safe
 
 # name → (module, one-line summary shown by ``fleetwatch --help``)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -78,7 +79,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if extra:  # what parse_args would refuse, but in the failing sub-command's own terms
         message = f"unrecognized arguments: {' '.join(extra)}"
         if args.command == "check":
-            print(f"fleetwatch check: {message}", file=sys.stderr)
+            print(f"fleetwatch check: {terminal_safe(message)}", file=sys.stderr)
             return EXIT_CODES["unknown"]
         parser.error(message)
     try:
@@ -88,7 +89,7 @@ def _main(argv: Sequence[str] | None) -> int:
         result: int = handler(args)
         return result
     except FleetwatchError as err:
-        print(f"fleetwatch {args.command}: {err}", file=sys.stderr)
+        print(f"fleetwatch {args.command}: {terminal_safe(err)}", file=sys.stderr)
         return 3 if args.command == "check" else 2
     except KeyboardInterrupt:
         return 130

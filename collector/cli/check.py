@@ -17,6 +17,7 @@ from collector.cli.base import EXIT_CODES, Parser
 from collector.cli.render import render
 from probes.model import Reading
 from probes.printer import PrinterProbe
+from probes.safetext import json_safe
 from probes.secret import Secret
 from probes.snmp import AUTH_PROTOCOLS, PRIV_PROTOCOLS, SnmpClient, SnmpCredentials, SnmpTarget
 
@@ -109,7 +110,7 @@ def run_check(args: argparse.Namespace) -> int:
     target = SnmpTarget(args.host, args.port, creds, timeout=args.timeout, retries=args.retries)
     reading = asyncio.run(check(target))
     if args.json:
-        print(json.dumps(check_json(reading), ensure_ascii=False))
+        print(json_safe(json.dumps(check_json(reading), ensure_ascii=False)))
     else:
         print(render(reading))
     return EXIT_CODES.get(reading.status, 3)
