@@ -33,7 +33,9 @@ from collector.tickets import pages as ticket_pages
 from collector.tickets.store import TicketStore
 from collector.web import fleet
 from collector.web.errors import api_json_errors
+from probes import eventloop
 from probes.errors import FleetwatchError
+from probes.eventloop import loop_name
 from probes.snmp import SnmpClient
 
 log = logging.getLogger(__name__)
@@ -186,13 +188,13 @@ def run(config: Config) -> None:
     """Serve until SIGTERM/SIGINT/SIGHUP; then stop cleanly, flushing storage. Raises
     :class:`ListenError` before anything starts when ``collector.listen`` cannot be bound."""
     socks = listen_sockets(config.collector)
-    asyncio.run(_serve(config, socks))
+    eventloop.run(_serve(config, socks))
 
 
 async def _serve(config: Config, socks: Sequence[socket.socket]) -> None:
     stop = stop_event()
     async with serving(build_app(config), socks):
-        log.info("collector listening on http://%s:%d/", config.collector.listen_host,
-                 config.collector.listen_port)
+        log.info("collector listening on http://%s:%d/ (event loop: %s)",
+                 config.collector.listen_host, config.collector.listen_port, loop_name())
         await stop.wait()
     log.info("collector stopped")

@@ -7,7 +7,6 @@ failure of the tool itself); ``--json`` prints the documented object (docs/check
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import sys
@@ -15,6 +14,7 @@ from collections.abc import Callable
 
 from collector.cli.base import EXIT_CODES, Parser
 from collector.cli.render import render
+from probes import eventloop
 from probes.model import Reading
 from probes.printer import PrinterProbe
 from probes.safetext import json_safe
@@ -108,7 +108,7 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"fleetwatch check: {err}", file=sys.stderr)
         return 3
     target = SnmpTarget(args.host, args.port, creds, timeout=args.timeout, retries=args.retries)
-    reading = asyncio.run(check(target))
+    reading = eventloop.run(check(target))
     if args.json:
         print(json_safe(json.dumps(check_json(reading), ensure_ascii=False)))
     else:

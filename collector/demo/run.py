@@ -25,6 +25,7 @@ from collector.app import STOP_SIGNALS, build_app, listen_sockets, serving, stop
 from collector.config import Config, DeviceConfig, load_config
 from collector.demo.lab import Influxd, LabError, Snmpsim
 from collector.demo.simfleet import SimFleet
+from probes import eventloop
 from probes.safetext import configure_logging
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def run_demo(config_path: str | Path, minutes: float = 0, log_level: str = "WARN
             print(f"starting {len(fleet.printers)} simulated printers/copiers on "
                   f"{', '.join(f'{h}:{p}' for h, p in endpoints)} ...", flush=True)
             sim_proc.start()
-            asyncio.run(_serve(config, socks, fleet, minutes))
+            eventloop.run(_serve(config, socks, fleet, minutes))
     finally:
         for sock in socks:
             sock.close()
