@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("collector.cli.demo", "run a simulated office fleet with the collector and web UI"),
     "config": ("collector.cli.config", "work with the collector's YAML configuration"),
     "tickets": ("collector.cli.tickets", "work with a running collector's ticket queue"),
+    "uptime": ("collector.cli.uptime", "availability per device and site, and downtime incidents"),
 }
 
 
@@ -79,7 +80,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if extra:  # what parse_args would refuse, but in the failing sub-command's own terms
         message = f"unrecognized arguments: {' '.join(extra)}"
         if args.command == "check":
-            print(f"fleetwatch check: {terminal_safe(message)}", file=sys.stderr)
+            print(f"fleetwatch check: {terminal_safe(message, keep_lines=True)}", file=sys.stderr)
             return EXIT_CODES["unknown"]
         parser.error(message)
     try:
@@ -89,7 +90,7 @@ def _main(argv: Sequence[str] | None) -> int:
         result: int = handler(args)
         return result
     except FleetwatchError as err:
-        print(f"fleetwatch {args.command}: {terminal_safe(err)}", file=sys.stderr)
+        print(f"fleetwatch {args.command}: {terminal_safe(err, keep_lines=True)}", file=sys.stderr)
         return 3 if args.command == "check" else 2
     except KeyboardInterrupt:
         return 130

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 from collector.demo import Snmpsim
 from tests.collector.cli.test_commands import collector, fleetwatch  # noqa: F401 (fixture)
@@ -56,3 +57,16 @@ def test_tickets_show_and_list_escape_hostile_text(
         assert "\\u202eKO\\x9b31m\\x1b]52" in proc.stdout
     shown = fleetwatch("tickets", "show", str(ticket["id"]), env=env).stdout
     assert "line\\x0aforged \\u2066x" in shown
+
+
+def test_multi_line_errors_keep_their_lines(tmp_path: Path) -> None:
+    config = tmp_path / "fleet.yaml"
+    config.write_text("collector: {listen: 127.0.0.1:1, nonsense: 1}\n"
+                      "devices:\n  - {name: p1, host: 10.0.0.1, site: nowhere}\n")
+    proc = fleetwatch("collector", "--config", str(config))
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) >= 3, proc.stderr  # a header and one line per error
+    assert "\\x0a" not in proc.stderr
+    assert any(f"{config}:1:" in line for line in lines)
+    assert any(f"{config}:3:" in line for line in lines)
