@@ -21,7 +21,18 @@ from aiohttp import web
 
 from collector.config import CollectorSettings, Config
 from collector.faults.engine import FaultEngine
-from collector.keys import CONFIG, ENGINE, HTTP, NOTIFY, SCHEDULER, SINKS, STATE, STATS, STORE
+from collector.keys import (
+    CONFIG,
+    ENGINE,
+    HTTP,
+    NOTIFY,
+    SCHEDULER,
+    SINKS,
+    STATE,
+    STATS,
+    STORE,
+    UPTIME,
+)
 from collector.notify.notifier import Notifier
 from collector.pipeline import ReadingSink
 from collector.scheduler import Scheduler
@@ -31,6 +42,9 @@ from collector.tickets import DB_NAME
 from collector.tickets import api as tickets_api
 from collector.tickets import pages as ticket_pages
 from collector.tickets.store import TicketStore
+from collector.uptime import api as uptime_api
+from collector.uptime.store import DB_NAME as UPTIME_DB
+from collector.uptime.store import UptimeStore
 from collector.web import fleet
 from collector.web.errors import api_json_errors
 from probes import eventloop
@@ -95,6 +109,20 @@ async def _tickets_ctx(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def _uptime_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Opens ``<state_dir>/uptime.sqlite3`` and adds the span record to the sinks."""
+    store = await UptimeStore.open(app[CONFIG].collector.state_dir / UPTIME_DB)
+    await store.start()
+    app[UPTIME] = store
+    app[SINKS].append(store)
+    app[STATS]["uptime"] = store
+    try:
+        yield
+    finally:
+        app[SINKS].remove(store)
+        await store.close()
+
+
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     client = await SnmpClient.create()
@@ -123,10 +151,12 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_tickets_ctx)
+    app.cleanup_ctx.append(_uptime_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     tickets_api.add_routes(app)
     fleet.add_routes(app)
     ticket_pages.add_routes(app)
+    uptime_api.add_routes(app)
     return app
 
 

@@ -18,6 +18,7 @@ from collector.pipeline import ReadingSink
 from collector.scheduler import Scheduler
 from collector.state import StateCache
 from collector.tickets.store import Ticket, TicketStore
+from collector.uptime.store import UptimeStore
 
 CONFIG = web.AppKey("config", Config)
 # Every reading (SNMP poll, connectivity probe, agent report) is handed to each sink in order.
@@ -33,3 +34,5 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 STORE = web.AppKey("tickets_store", TicketStore)
 ENGINE = web.AppKey("fault_engine", FaultEngine)
 NOTIFY: web.AppKey[Callable[[str, Ticket], None]] = web.AppKey("tickets_notify")
+# The uptime record (spans of up/down time per device; collector/uptime).
+UPTIME = web.AppKey("uptime", UptimeStore)
