@@ -5,12 +5,15 @@ path). Import the types and :func:`load_config` from here."""
 from collector.config.loader import load_config
 from collector.config.model import (
     DEFAULT_SNMP_PROFILE,
+    DEFAULT_PROBES,
     DEVICE_KINDS,
     PROBE_KINDS,
     CollectorSettings,
     Config,
+    ConfigFile,
     DeviceConfig,
     EmailConfig,
+    Listen,
     MaintenanceWindow,
     NotificationConfig,
     ProbeConfig,
@@ -25,12 +28,15 @@ from collector.config.model import (
 
 __all__ = [
     "DEFAULT_SNMP_PROFILE",
+    "DEFAULT_PROBES",
     "DEVICE_KINDS",
     "PROBE_KINDS",
     "CollectorSettings",
     "Config",
+    "ConfigFile",
     "DeviceConfig",
     "EmailConfig",
+    "Listen",
     "MaintenanceWindow",
     "NotificationConfig",
     "ProbeConfig",
