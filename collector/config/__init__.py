@@ -4,8 +4,8 @@ path). Import the types and :func:`load_config` from here."""
 
 from collector.config.loader import load_config
 from collector.config.model import (
-    DEFAULT_SNMP_PROFILE,
     DEFAULT_PROBES,
+    DEFAULT_SNMP_PROFILE,
     DEVICE_KINDS,
     PROBE_KINDS,
     CollectorSettings,
@@ -27,8 +27,8 @@ from collector.config.model import (
 )
 
 __all__ = [
-    "DEFAULT_SNMP_PROFILE",
     "DEFAULT_PROBES",
+    "DEFAULT_SNMP_PROFILE",
     "DEVICE_KINDS",
     "PROBE_KINDS",
     "CollectorSettings",

@@ -55,6 +55,7 @@ _Y = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_Y + t: t for t in ("str", "int", "float", "bool", "timestamp")}
 _NULL, _MERGE = _Y + "null", _Y + "merge"
 _FILE = TypeAdapter(ConfigFile)
+_SKIP: type = typing.cast(type, SkipJsonSchema)  # a field the loader sets (not a YAML key)
 
 
 class ConfigErrors(ConfigError):
@@ -169,7 +170,7 @@ def _walk(loc: Loc) -> tuple[Any, Any]:
 def _keys(t: Any) -> list[str]:
     """The YAML keys of a model: its fields (aliases where set) but those the loader sets."""
     return [f.alias or name for name, f in _fields(t).items()
-            if not any(isinstance(m, SkipJsonSchema) for m in f.metadata)]
+            if not any(isinstance(m, _SKIP) for m in f.metadata)]
 
 
 class _Reader:
@@ -285,6 +286,7 @@ class _Reader:
         try:
             if isinstance(node, SequenceNode):
                 return [self.data(item, (*loc, i)) for i, item in enumerate(node.value)]
+            assert isinstance(node, MappingNode)
             out: dict[str, Any] = {}
             for name, knode, vnode in self._pairs(node, loc, 0):
                 self.key_lines.setdefault((*loc, name), _line(knode))

@@ -46,7 +46,7 @@ from pydantic import (
 )
 from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
-from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+from pydantic_core import ArgsKwargs, InitErrorDetails, PydanticCustomError, ValidationError
 
 from collector.config.types import (
     NAME_SCHEMA,
@@ -81,7 +81,6 @@ from collector.config.types import (
     to_addresses,
     to_bool,
     to_duration,
-    to_host,
     to_int,
     to_number,
     to_path,
@@ -151,25 +150,25 @@ class SnmpProfile:
     """Named SNMP credentials, referenced by devices as ``snmp: NAME``."""
 
     name: SkipJsonSchema[str] = Field(
-        "default", description="the profile's name: its key under snmp_profiles")
+        default="default", description="the profile's name: its key under snmp_profiles")
     version: Annotated[str, _before(choice_of("SNMP version", SNMP_VERSIONS)),
                        enum_schema(SNMP_VERSIONS)] = Field(
-        "2c", description="SNMP version: 1, 2c or 3 (quote it: \"2c\", \"3\")")
+        default="2c", description="SNMP version: 1, 2c or 3 (quote it: \"2c\", \"3\")")
     community: SecretValue = Field(
-        Secret("public"), description="community (versions 1 and 2c)")
-    user: OptText = Field(None, description="SNMPv3 user name")
+        default=Secret("public"), description="community (versions 1 and 2c)")
+    user: OptText = Field(default=None, description="SNMPv3 user name")
     auth_protocol: Annotated[str | None, _before(choice_of(
         "auth protocol", AUTH_PROTOCOLS, fold=True)), enum_schema(AUTH_PROTOCOLS)] = Field(
-        None, description="SNMPv3 authentication: " + ", ".join(AUTH_PROTOCOLS))
-    auth_key: OptSecret = Field(None, description="SNMPv3 authentication key (>= 8 characters)")
+        default=None, description="SNMPv3 authentication: " + ", ".join(AUTH_PROTOCOLS))
+    auth_key: OptSecret = Field(default=None, description="SNMPv3 authentication key (>= 8 characters)")
     priv_protocol: Annotated[str | None, _before(choice_of(
         "privacy protocol", PRIV_PROTOCOLS, fold=True)), enum_schema(PRIV_PROTOCOLS)] = Field(
-        None, description="SNMPv3 privacy: " + ", ".join(PRIV_PROTOCOLS))
-    priv_key: OptSecret = Field(None, description="SNMPv3 privacy key (>= 8 characters)")
-    context: AnyText = Field("", description="SNMPv3 context name")
-    timeout: Duration = Field(2.0, gt=0, description="seconds to wait for one answer")
-    retries: Int = Field(1, ge=0, description="resends after a timeout")
-    max_repetitions: Int = Field(10, ge=1, description="rows per GETBULK request")
+        default=None, description="SNMPv3 privacy: " + ", ".join(PRIV_PROTOCOLS))
+    priv_key: OptSecret = Field(default=None, description="SNMPv3 privacy key (>= 8 characters)")
+    context: AnyText = Field(default="", description="SNMPv3 context name")
+    timeout: Duration = Field(default=2.0, gt=0, description="seconds to wait for one answer")
+    retries: Int = Field(default=1, ge=0, description="resends after a timeout")
+    max_repetitions: Int = Field(default=10, ge=1, description="rows per GETBULK request")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -243,8 +242,8 @@ def bound_message(error: Mapping[str, Any], metadata: list[Any]) -> str | None:
     field that has two; None for other errors."""
     ctx, value = error.get("ctx") or {}, error.get("input")
     shown = f"{value:g}" if isinstance(value, int | float) else repr(value)
-    lo = next((getattr(m, "ge") for m in metadata if hasattr(m, "ge")), None)
-    hi = next((getattr(m, "le") for m in metadata if hasattr(m, "le")), None)
+    lo = next((m.ge for m in metadata if hasattr(m, "ge")), None)
+    hi = next((m.le for m in metadata if hasattr(m, "le")), None)
     kind = error.get("type")
     if kind in ("greater_than_equal", "less_than_equal") and lo is not None and hi is not None:
         return f"must be between {lo:g} and {hi:g}, not {shown}"
@@ -364,12 +363,12 @@ class Threshold:
     """
 
     metric: Text = Field(description="the metric's name, e.g. disk_used_percent")
-    warning: OptNumber = Field(None, description="level of a warning")
-    critical: OptNumber = Field(None, description="level of a critical fault")
+    warning: OptNumber = Field(default=None, description="level of a warning")
+    critical: OptNumber = Field(default=None, description="level of a critical fault")
     direction: Annotated[str, _before(choice_of("direction", ("above", "below"))),
                          enum_schema(("above", "below"))] = Field(
-        "above", description="above: bad when value >= level; below: bad when value <= level")
-    hysteresis: Number = Field(0.0, ge=0, description="how far back past the level the value "
+        default="above", description="above: bad when value >= level; below: bad when value <= level")
+    hysteresis: Number = Field(default=0.0, ge=0, description="how far back past the level the value "
                                "must come before the fault clears")
 
     @field_validator("metric")
@@ -416,7 +415,7 @@ class MaintenanceWindow:
 
     start: Timestamp = Field(description="2024-06-01 08:00 or 2024-06-01T08:00:00+02:00")
     end: Timestamp = Field(description="after start; a UTC offset on both or on neither")
-    reason: Text = Field("", description="shown on suppressed tickets")
+    reason: Text = Field(default="", description="shown on suppressed tickets")
 
     @model_validator(mode="after")
     def _order(self) -> MaintenanceWindow:
@@ -446,9 +445,9 @@ class Schedule:
     """When tickets may open for a device or site (a site under ``sites:`` is one). Empty
     ``business_hours`` = always."""
 
-    business_hours: BusinessHours = Field((), description="windows in which tickets open")
-    maintenance: Maintenance = Field((), description="one-off windows without new tickets")
-    timezone: TimeZone = Field("UTC", description="IANA time zone, e.g. Europe/Berlin")
+    business_hours: BusinessHours = Field(default=(), description="windows in which tickets open")
+    maintenance: Maintenance = Field(default=(), description="one-off windows without new tickets")
+    timezone: TimeZone = Field(default="UTC", description="IANA time zone, e.g. Europe/Berlin")
 
     @model_validator(mode="after")
     def _localize(self, info: ValidationInfo) -> Schedule:
@@ -523,23 +522,24 @@ class DeviceDefaults:
     """The keys a device and ``defaults.<kind>`` share; None = not written. A device's own
     keys win over its kind's defaults (tags, thresholds per metric and maintenance add up)."""
 
-    port: OptInt = Field(None, ge=1, le=65535, description="SNMP port (default 161)")
+    port: OptInt = Field(default=None, ge=1, le=65535, description="SNMP port (default 161)")
     site: Annotated[str | None, _before(_site_ref)] = Field(
-        None, description="a name under sites: (time zone, business hours, maintenance)")
-    location: OptText = Field(None, description="free text, shown on pages and tickets")
-    tags: Tags | None = Field(None, description="extra InfluxDB tags: name: value")
+        default=None, description="a name under sites: (time zone, business hours, maintenance)")
+    location: OptText = Field(default=None, description="free text, shown on pages and tickets")
+    tags: Tags | None = Field(default=None, description="extra InfluxDB tags: name: value")
     snmp: Annotated[str | None, _before(_profile_ref)] = Field(
-        None, description="a name under snmp_profiles (default: the profile named default)")
-    community: OptSecret = Field(None, description="this device's community, over its "
+        default=None, description="a name under snmp_profiles (default: the profile named default)")
+    community: OptSecret = Field(default=None, description="this device's community, over its "
                                  "profile's (SNMP versions 1 and 2c)")
     probes: Annotated[Probes, WrapValidator(_unique(
         "probes", "kind", "one probe per kind per device: {value} is already at line {line}"))] \
-        = Field(None, description="what to poll (default: by kind, see DEFAULT_PROBES)")
+        = Field(default=None, description="what to poll (default: by kind, see DEFAULT_PROBES)")
     thresholds: Annotated[Thresholds, WrapValidator(_unique(
-        "thresholds", "metric", "{value} already has a threshold at line {line}"))] = Field(None, description="metric thresholds that open faults")
-    timezone: OptTimeZone = Field(None, description="the device's time zone (over its site's)")
-    maintenance: OptMaintenance = Field(None, description="one-off windows without new tickets")
-    business_hours: OptBusinessHours = Field(None, description="windows in which tickets open "
+        "thresholds", "metric", "{value} already has a threshold at line {line}"))] = Field(
+        default=None, description="metric thresholds that open faults")
+    timezone: OptTimeZone = Field(default=None, description="the device's time zone (over its site's)")
+    maintenance: OptMaintenance = Field(default=None, description="one-off windows without new tickets")
+    business_hours: OptBusinessHours = Field(default=None, description="windows in which tickets open "
                                              "(over the site's)")
 
     @model_validator(mode="wrap")
@@ -585,9 +585,9 @@ class DeviceEntry(DeviceDefaults):
 
     name: DeviceName = Field(description="unique name: letters, digits, '.', '_', '-'")
     host: Host = Field(description="IP address or DNS name (no port: see port)")
-    kind: DeviceKind = Field("printer", description="printer, copier, workstation, server or "
+    kind: DeviceKind = Field(default="printer", description="printer, copier, workstation, server or "
                              "network: picks defaults.<kind> and the default probes")
-    parent: OptText = Field(None, description="the device this one is reached through (a "
+    parent: OptText = Field(default=None, description="the device this one is reached through (a "
                             "switch): its outage suppresses this one's tickets")
 
 
@@ -626,7 +626,7 @@ class DeviceConfig:
     name: str
     host: str
     kind: str = "printer"
-    port: int = Field(161, ge=1, le=65535)
+    port: int = Field(default=161, ge=1, le=65535)
     site: str | None = None
     location: str | None = None
     tags: Annotated[Mapping[str, str], _READ_ONLY] = Field(default_factory=dict)
@@ -674,17 +674,29 @@ def _listen(value: Any, info: ValidationInfo) -> Any:
 class CollectorSettings:
     listen: Annotated[Listen, _before(_listen), PlainSerializer(str), WithJsonSchema(
         {"type": "string", "pattern": r"^(\[[^\]]+\]|[^:\[\]]+):\d+$"})] = Field(
-        Listen("127.0.0.1", 8730), description="HOST:PORT of the web UI and API")
-    state_dir: FilePath = Field(Path("/var/lib/fleetwatch"), description="ticket queue, spool "
+        default=Listen("127.0.0.1", 8730), description="HOST:PORT of the web UI and API")
+    state_dir: FilePath = Field(default=Path("/var/lib/fleetwatch"), description="ticket queue, spool "
                                 "(relative to the config file)")
-    max_concurrency: Int = Field(200, ge=1, description="most polls in flight; the scheduler "
+    max_concurrency: Int = Field(default=200, ge=1, description="most polls in flight; the scheduler "
                                  "adapts the number in flight below it")
-    jitter: Number = Field(1.0, ge=0, le=1, description="fraction of an interval over which "
+    jitter: Number = Field(default=1.0, ge=0, le=1, description="fraction of an interval over which "
                            "first polls are spread")
     sleep_grace: Annotated[float, _before(to_duration)] = Field(
-        300.0, ge=0, description="seconds a silent, previously-good printer is 'asleep?'")
-    api_token: OptSecret = Field(None, description="when set, POST/PATCH need "
+        default=300.0, ge=0, description="seconds a silent, previously-good printer is 'asleep?'")
+    api_token: OptSecret = Field(default=None, description="when set, POST/PATCH need "
                                  "'Authorization: Bearer ...'")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _listen_parts(cls, data: Any) -> Any:
+        """Code may give ``listen_host=``/``listen_port=`` (the file has ``listen: HOST:PORT``)."""
+        if isinstance(data, ArgsKwargs) and data.kwargs and (
+                "listen_host" in data.kwargs or "listen_port" in data.kwargs):
+            kw = dict(data.kwargs)
+            host = kw.pop("listen_host", "127.0.0.1")
+            kw["listen"] = Listen(host, kw.pop("listen_port", 8730))
+            return ArgsKwargs(data.args, kw)
+        return data
 
     @property
     def listen_host(self) -> str:
@@ -706,24 +718,24 @@ class StorageConfig:
 
     backend: Annotated[str, _before(choice_of("storage backend", STORAGE_BACKENDS)),
                        enum_schema(STORAGE_BACKENDS)] = Field(
-        "none", description="influxdb_v1 (/write), influxdb_v2 (/api/v2/write) or none")
-    url: Annotated[str, _before(to_url)] = Field("http://127.0.0.1:8086",
+        default="none", description="influxdb_v1 (/write), influxdb_v2 (/api/v2/write) or none")
+    url: Annotated[str, _before(to_url)] = Field(default="http://127.0.0.1:8086",
                                                  description="InfluxDB base URL")
-    database: Text = Field("fleetwatch", description="v1: database")
-    retention_policy: OptText = Field(None, description="v1: retention policy")
-    username: OptText = Field(None, description="v1: user (with password)")
-    password: OptSecret = Field(None, description="v1: password (with username)")
-    org: OptText = Field(None, description="v2: organisation")
-    bucket: OptText = Field(None, description="v2: bucket")
-    token: OptSecret = Field(None, description="v2 token, or a v1 token of InfluxDB 2.x/3.x")
-    batch_size: Int = Field(5000, ge=1, description="points per write")
-    flush_interval: Duration = Field(1.0, gt=0, description="seconds between writes")
-    timeout: Duration = Field(10.0, gt=0, description="seconds per write request")
+    database: Text = Field(default="fleetwatch", description="v1: database")
+    retention_policy: OptText = Field(default=None, description="v1: retention policy")
+    username: OptText = Field(default=None, description="v1: user (with password)")
+    password: OptSecret = Field(default=None, description="v1: password (with username)")
+    org: OptText = Field(default=None, description="v2: organisation")
+    bucket: OptText = Field(default=None, description="v2: bucket")
+    token: OptSecret = Field(default=None, description="v2 token, or a v1 token of InfluxDB 2.x/3.x")
+    batch_size: Int = Field(default=5000, ge=1, description="points per write")
+    flush_interval: Duration = Field(default=1.0, gt=0, description="seconds between writes")
+    timeout: Duration = Field(default=10.0, gt=0, description="seconds per write request")
     spool_dir: Annotated[Path | None, _before(to_path)] = Field(
-        None, description="disk spool while InfluxDB is away (default: <state_dir>/spool)")
-    spool_max_bytes: Size = Field(256 * 1024 * 1024, ge=1, description="spool size limit: "
+        default=None, description="disk spool while InfluxDB is away (default: <state_dir>/spool)")
+    spool_max_bytes: Size = Field(default=256 * 1024 * 1024, ge=1, description="spool size limit: "
                                   "bytes or 256MiB, 1GB")
-    create_database: Bool = Field(True, description="v1: CREATE DATABASE at start")
+    create_database: Bool = Field(default=True, description="v1: CREATE DATABASE at start")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -757,15 +769,15 @@ class StorageConfig:
 
 @dataclass(frozen=True, config=_CONFIG)
 class TicketSettings:
-    debounce_polls: Int = Field(2, ge=1, description="a fault must be seen this many polls in "
+    debounce_polls: Int = Field(default=2, ge=1, description="a fault must be seen this many polls in "
                                 "a row ...")
     debounce_seconds: Annotated[float, _before(to_duration)] = Field(
-        0.0, ge=0, description="... and have lasted this long, before a ticket opens")
+        default=0.0, ge=0, description="... and have lasted this long, before a ticket opens")
     flap_window: Annotated[float, _before(to_duration)] = Field(
-        3600.0, ge=0, description="a fault back within this many seconds reopens its ticket")
-    auto_resolve: Bool = Field(True, description="resolve when cleared (else wait for a "
+        default=3600.0, ge=0, description="a fault back within this many seconds reopens its ticket")
+    auto_resolve: Bool = Field(default=True, description="resolve when cleared (else wait for a "
                                "technician)")
-    clear_polls: Int = Field(1, ge=1, description="polls without the fault before it counts "
+    clear_polls: Int = Field(default=1, ge=1, description="polls without the fault before it counts "
                              "as cleared")
 
 
@@ -799,8 +811,8 @@ class WebhookConfig:
     url: Annotated[str, _before(to_url)] = Field(description="where tickets are POSTed")
     headers: Annotated[Mapping[str, str], _EMPTY_MAP, _before(_headers), _READ_ONLY] = Field(
         default_factory=dict, description="extra HTTP headers: name: value")
-    timeout: Duration = Field(5.0, gt=0, description="seconds per request")
-    retries: Int = Field(3, ge=0, description="resends after a failure")
+    timeout: Duration = Field(default=5.0, gt=0, description="seconds per request")
+    retries: Int = Field(default=3, ge=0, description="resends after a failure")
 
 
 @dataclass(frozen=True, config=_CONFIG, kw_only=True)
@@ -808,14 +820,14 @@ class EmailConfig:
     REQUIRED_HINTS: ClassVar[Mapping[str, str]] = {"to": " (a list of addresses)"}
 
     host: Host = Field(description="SMTP server")
-    port: Int = Field(25, ge=1, le=65535, description="SMTP port")
-    sender: Address = Field("fleetwatch@localhost", alias="from", description="From: address")
+    port: Int = Field(default=25, ge=1, le=65535, description="SMTP port")
+    sender: Address = Field(default="fleetwatch@localhost", alias="from", description="From: address")
     to: Annotated[tuple[Address, ...], _before(to_addresses)] = Field(
         description="recipients (at least one)")
-    username: OptText = Field(None, description="SMTP user (with password)")
-    password: OptSecret = Field(None, description="SMTP password (with username)")
-    starttls: Bool = Field(False, description="STARTTLS before logging in")
-    timeout: Duration = Field(10.0, gt=0, description="seconds per connection")
+    username: OptText = Field(default=None, description="SMTP user (with password)")
+    password: OptSecret = Field(default=None, description="SMTP password (with username)")
+    starttls: Bool = Field(default=False, description="STARTTLS before logging in")
+    timeout: Duration = Field(default=10.0, gt=0, description="seconds per connection")
 
     @model_validator(mode="after")
     def _login(self) -> EmailConfig:
@@ -828,8 +840,8 @@ class EmailConfig:
 
 @dataclass(frozen=True, config=_CONFIG)
 class NotificationConfig:
-    webhook: WebhookConfig | None = Field(None, description="POST each ticket change as JSON")
-    email: EmailConfig | None = Field(None, description="mail each new ticket")
+    webhook: WebhookConfig | None = Field(default=None, description="POST each ticket change as JSON")
+    email: EmailConfig | None = Field(default=None, description="mail each new ticket")
 
 
 # -- the whole file -------------------------------------------------------------------------------
@@ -937,7 +949,7 @@ class ConfigFile(Sections):
     sites: Annotated[dict[SiteName, Schedule], _EMPTY_MAP, _NULL_SITES] = Field(
         default_factory=dict, description="time zone, business hours and maintenance by site")
     devices: Annotated[tuple[DeviceEntry, ...], WrapValidator(_devices)] = Field(
-        (), description="the devices to poll")
+        default=(), description="the devices to poll")
 
 
 @dataclass(frozen=True, config=_CONFIG, kw_only=True)
