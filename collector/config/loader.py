@@ -40,11 +40,16 @@ from collector.config.model import (
     Config,
     ConfigFile,
     DeviceConfig,
+    DeviceEntry,
+    MaintenanceWindow,
     Schedule,
     Sections,
+    Threshold,
+    WeeklyWindow,
     bound_message,
 )
 from collector.config.types import ERROR, REPORTED, Scalar, describe, suggest
+from probes.base import ProbeSettings
 from probes.errors import ConfigError
 
 __all__ = ["DEFAULT_PROBES", "ConfigErrors", "load_config"]
@@ -55,6 +60,10 @@ _Y = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_Y + t: t for t in ("str", "int", "float", "bool", "timestamp")}
 _NULL, _MERGE = _Y + "null", _Y + "merge"
 _FILE = TypeAdapter(ConfigFile)
+_LIST_OF: Mapping[Any, str] = {
+    DeviceEntry: "a list of devices", ProbeSettings: "a list of probes",
+    Threshold: "a list of thresholds", WeeklyWindow: "a list of {days, start, end}",
+    MaintenanceWindow: "a list of {start, end, reason}", str: "a list of addresses"}
 _SKIP: type = typing.cast(type, SkipJsonSchema)  # a field the loader sets (not a YAML key)
 
 
@@ -233,8 +242,10 @@ class _Reader:
                       "mapping_type", "model_attributes_type"):
             message = f"expected a mapping (key: value lines), got {describe(e.get('input'))}"
         elif kind in ("tuple_type", "list_type", "iterable_type", "frozen_set_type"):
-            message = f"expected a list (lines starting with '- '), got " \
-                      f"{describe(e.get('input'))}"
+            listed, _ = _walk(loc)
+            items = typing.get_args(listed)
+            noun = _LIST_OF.get(_unwrap(items[0]) if items else None, "a list")
+            message = f"expected {noun} (lines starting with '- '), got {describe(e.get('input'))}"
         else:
             _, field = _walk(loc)
             message = bound_message(e, list(field.metadata) if field else []) or str(e["msg"])

@@ -110,6 +110,8 @@ def _before(fn: Callable[[Any, ValidationInfo], Any]) -> BeforeValidator:
 
 _EMPTY_MAP = BeforeValidator(lambda v: {} if v is None else v)  # YAML "key:" = empty mapping
 _EMPTY_LIST = BeforeValidator(lambda v: [] if v is None else v)  # YAML "key:" = empty list
+# An optional section written "key:" (no value) is an empty one; None from code = not given.
+_NONE_MAP = BeforeValidator(lambda v, i: {} if v is None and from_yaml(i) else v)
 # An optional list written "key:" (no value) is an empty list; None from code stays "not given".
 _NONE_LIST = BeforeValidator(lambda v, i: [] if v is None and from_yaml(i) else v)
 _READ_ONLY = AfterValidator(lambda v: MappingProxyType(dict(v)))
@@ -126,6 +128,10 @@ OptSecret = Annotated[Secret | None, PlainValidator(
 
 def _written(data: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
+
+
+def _fields_of(cls: Any) -> set[str]:
+    return {f.alias or name for name, f in cls.__pydantic_fields__.items()}
 
 
 def _checked(title: str, data: Any, handler: ValidatorFunctionWrapHandler,
@@ -445,9 +451,9 @@ class Schedule:
     """When tickets may open for a device or site (a site under ``sites:`` is one). Empty
     ``business_hours`` = always."""
 
+    timezone: TimeZone = Field(default="UTC", description="IANA time zone, e.g. Europe/Berlin")
     business_hours: BusinessHours = Field(default=(), description="windows in which tickets open")
     maintenance: Maintenance = Field(default=(), description="one-off windows without new tickets")
-    timezone: TimeZone = Field(default="UTC", description="IANA time zone, e.g. Europe/Berlin")
 
     @model_validator(mode="after")
     def _localize(self, info: ValidationInfo) -> Schedule:
@@ -743,8 +749,8 @@ class StorageConfig:
                              info: ValidationInfo) -> Any:
         if not from_yaml(info):
             return handler(data)
-        keys = _written(data)
-        raw = str(keys.get("backend", "none"))
+        keys = [k for k in _written(data) if k in _fields_of(cls)]  # unknown: pydantic's
+        raw = str(_written(data).get("backend", "none"))
         backend = raw if raw in STORAGE_BACKENDS else ""
         found: list[InitErrorDetails] = []
         if backend == "none":
@@ -829,19 +835,25 @@ class EmailConfig:
     starttls: Bool = Field(default=False, description="STARTTLS before logging in")
     timeout: Duration = Field(default=10.0, gt=0, description="seconds per connection")
 
-    @model_validator(mode="after")
-    def _login(self) -> EmailConfig:
-        if (self.username is None) != (self.password is None):
-            missing = "password" if self.username is not None else "username"
-            raise problems("EmailConfig", [detail((missing,), (
-                "username and password go together: give both or neither"))])
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _login(cls, data: Any, handler: ValidatorFunctionWrapHandler,
+               info: ValidationInfo) -> Any:
+        if not from_yaml(info):
+            return handler(data)
+        keys = _written(data)
+        found: list[InitErrorDetails] = []
+        if ("username" in keys) != ("password" in keys):
+            missing = "password" if "username" in keys else "username"
+            found.append(detail((missing,), "username and password go together: give both or "
+                                "neither"))
+        return _checked("EmailConfig", data, handler, found)
 
 
 @dataclass(frozen=True, config=_CONFIG)
 class NotificationConfig:
-    webhook: WebhookConfig | None = Field(default=None, description="POST each ticket change as JSON")
-    email: EmailConfig | None = Field(default=None, description="mail each new ticket")
+    webhook: Annotated[WebhookConfig | None, _NONE_MAP] = Field(default=None, description="POST each ticket change as JSON")
+    email: Annotated[EmailConfig | None, _NONE_MAP] = Field(default=None, description="mail each new ticket")
 
 
 # -- the whole file -------------------------------------------------------------------------------

@@ -348,6 +348,8 @@ def _day(token: str) -> int | None:
 
 def to_days(value: Any, info: ValidationInfo) -> Any:
     """``mon-fri``, ``mon,wed,fri``, ``sat-sun`` or a list of such; 0 = Monday."""
+    if isinstance(value, dict):
+        raise problem("expected text, got a mapping")
     if not isinstance(value, Scalar | list) and not (value is None and from_yaml(info)):
         return value
     items = value if isinstance(value, list) else [value]
@@ -386,7 +388,7 @@ def to_address(value: Any, info: ValidationInfo) -> Any:
 
 
 def to_addresses(value: Any, info: ValidationInfo) -> Any:
-    if isinstance(value, list) and not value:
+    if (isinstance(value, list) and not value) or (value is None and from_yaml(info)):
         raise problem("needs at least one address")
     return value
 
