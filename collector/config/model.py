@@ -852,8 +852,10 @@ class EmailConfig:
 
 @dataclass(frozen=True, config=_CONFIG)
 class NotificationConfig:
-    webhook: Annotated[WebhookConfig | None, _NONE_MAP] = Field(default=None, description="POST each ticket change as JSON")
-    email: Annotated[EmailConfig | None, _NONE_MAP] = Field(default=None, description="mail each new ticket")
+    webhook: Annotated[WebhookConfig | None, _NONE_MAP] = Field(
+        default=None, description="POST each ticket change as JSON")
+    email: Annotated[EmailConfig | None, _NONE_MAP] = Field(
+        default=None, description="mail each new ticket")
 
 
 # -- the whole file -------------------------------------------------------------------------------
