@@ -49,6 +49,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import ArgsKwargs, InitErrorDetails, PydanticCustomError, ValidationError
 
 from collector.config.types import (
+    DURATION_PATTERN,
     NAME_SCHEMA,
     SECRET_SCHEMA,
     Address,
@@ -158,7 +159,7 @@ class SnmpProfile:
     name: SkipJsonSchema[str] = Field(
         default="default", description="the profile's name: its key under snmp_profiles")
     version: Annotated[str, _before(choice_of("SNMP version", SNMP_VERSIONS)),
-                       enum_schema(SNMP_VERSIONS)] = Field(
+                       WithJsonSchema({"enum": [*SNMP_VERSIONS, 1, 3]})] = Field(
         default="2c", description="SNMP version: 1, 2c or 3 (quote it: \"2c\", \"3\")")
     community: SecretValue = Field(
         default=Secret("public"), description="community (versions 1 and 2c)")
@@ -319,11 +320,11 @@ def _probe_schema() -> dict[str, Any]:
         props = schema.get("properties", {})
         props["kind"] = {"const": kind, "description": "the probe's kind"}
         for key, field in cls.settings.model_fields.items():
-            if field.annotation is float and key in props:
+            if field.annotation is float and key in props:  # seconds: 30, "30s", "5m"
                 number = dict(props[key])
-                props[key] = {"description": number.pop("description", ""),
-                              "default": number.pop("default", None),
-                              "anyOf": [number, {"type": "string"}]}
+                props[key] = {k: number.pop(k) for k in ("description", "default", "title")
+                              if k in number}
+                props[key]["anyOf"] = [number, {"type": "string", "pattern": DURATION_PATTERN}]
         schema["required"] = ["kind", *_PROBE_REQUIRED.get(kind, ())]
         schema.pop("title", None)
         kinds.append(schema)
@@ -687,7 +688,7 @@ class CollectorSettings:
                                  "adapts the number in flight below it")
     jitter: Number = Field(default=1.0, ge=0, le=1, description="fraction of an interval over which "
                            "first polls are spread")
-    sleep_grace: Annotated[float, _before(to_duration)] = Field(
+    sleep_grace: Duration = Field(
         default=300.0, ge=0, description="seconds a silent, previously-good printer is 'asleep?'")
     api_token: OptSecret = Field(default=None, description="when set, POST/PATCH need "
                                  "'Authorization: Bearer ...'")
@@ -777,9 +778,9 @@ class StorageConfig:
 class TicketSettings:
     debounce_polls: Int = Field(default=2, ge=1, description="a fault must be seen this many polls in "
                                 "a row ...")
-    debounce_seconds: Annotated[float, _before(to_duration)] = Field(
+    debounce_seconds: Duration = Field(
         default=0.0, ge=0, description="... and have lasted this long, before a ticket opens")
-    flap_window: Annotated[float, _before(to_duration)] = Field(
+    flap_window: Duration = Field(
         default=3600.0, ge=0, description="a fault back within this many seconds reopens its ticket")
     auto_resolve: Bool = Field(default=True, description="resolve when cleared (else wait for a "
                                "technician)")

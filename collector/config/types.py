@@ -26,8 +26,16 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
-from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+from pydantic import (
+    BeforeValidator,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError, ValidationError
 from yaml.constructor import SafeConstructor
 from yaml.nodes import ScalarNode
 
@@ -478,8 +486,22 @@ def _v(fn: Callable[[Any, ValidationInfo], Any]) -> BeforeValidator:
     return BeforeValidator(fn)
 
 
-def _duration_schema(number: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [number, {"type": "string", "pattern": DURATION_PATTERN}]}
+class OrText:
+    """JSON Schema of a number that may also be written as text (``5m``, ``256MiB``): the
+    number's own schema (with its bounds) or a string matching ``pattern``."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        number = dict(handler(schema))
+        outer: dict[str, Any] = {k: number.pop(k) for k in ("default", "description", "title")
+                                 if k in number}
+        return {**outer, "anyOf": [number, {"type": "string", "pattern": self.pattern}]}
+
+
+SIZE_PATTERN = r"^\s*\d+\s*([kKmMgGtT][iI]?[bB]|[bB])?\s*$"
 
 
 Text = Annotated[str, _v(to_text)]
@@ -487,11 +509,8 @@ AnyText = Annotated[str, _v(lambda v, i: to_text(v, i, empty=True))]
 Int = Annotated[int, _v(to_int)]
 Number = Annotated[float, _v(to_number)]
 Bool = Annotated[bool, _v(to_bool)]
-Duration = Annotated[float, _v(to_duration),
-                     WithJsonSchema(_duration_schema({"type": "number"}))]
-Size = Annotated[int, _v(to_size), WithJsonSchema(
-    {"anyOf": [{"type": "integer", "minimum": 1},
-               {"type": "string", "pattern": r"^\s*\d+\s*([kKmMgGtT][iI]?[bB]|[bB])?\s*$"}]})]
+Duration = Annotated[float, _v(to_duration), OrText(DURATION_PATTERN)]
+Size = Annotated[int, _v(to_size), OrText(SIZE_PATTERN)]
 FilePath = Annotated[Path, _v(to_path)]
 Host = Annotated[str, _v(to_host)]
 Url = Annotated[str, _v(to_url), WithJsonSchema({"type": "string", "pattern": "^https?://"})]
