@@ -218,8 +218,9 @@ class _Reader:
     def translate(self, e: Mapping[str, Any]) -> None:
         """One pydantic error as ``FILE:LINE: key.path: message``."""
         kind = e["type"]
-        if kind == REPORTED:
-            return
+        bad = e.get("input")
+        if kind == REPORTED or (isinstance(bad, Scalar) and bad.tag == "bad"):
+            return  # reported when the YAML was read
         raw: Loc = tuple(e["loc"])
         is_key = "[key]" in raw
         loc: Loc = tuple(p for p in raw if p != "[key]")
@@ -299,7 +300,7 @@ class _Reader:
             return Scalar(str(node.value), tag)
         if id(node) in self._open:
             self.report(own, _path(loc), "a YAML alias may not contain itself")
-            return None
+            return Scalar("", "bad")
         self._open.add(id(node))
         try:
             if isinstance(node, SequenceNode):

@@ -461,8 +461,7 @@ class Schedule:
         if not from_yaml(info):
             return self
         windows = tuple(w.localized(self.timezone) for w in self.maintenance)
-        object.__setattr__(self, "maintenance", windows)
-        return self
+        return dataclasses.replace(self, maintenance=windows)
 
 
 # -- devices --------------------------------------------------------------------------------------

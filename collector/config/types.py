@@ -379,7 +379,7 @@ def to_days(value: Any, info: ValidationInfo) -> Any:
                 errors.append(detail((), f"unknown day {token.strip()!r}; use mon, tue, wed, "
                                      "thu, fri, sat, sun or a range like mon-fri"))
                 continue
-            out.update((a + i) % 7 for i in range((b - a) % 7 + 1))  # fri-mon wraps
+            out.update((a + n) % 7 for n in range((b - a) % 7 + 1))  # fri-mon wraps
     if errors:
         raise problems("days", errors)
     return frozenset(out)
