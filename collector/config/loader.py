@@ -46,9 +46,8 @@ from collector.config.model import (
     Sections,
     Threshold,
     WeeklyWindow,
-    bound_message,
 )
-from collector.config.types import ERROR, REPORTED, Scalar, describe, suggest
+from collector.config.types import ERROR, REPORTED, Scalar, bound_message, describe, suggest
 from probes.base import ProbeSettings
 from probes.errors import ConfigError
 

@@ -68,6 +68,7 @@ from collector.config.types import (
     Text,
     Timestamp,
     TimeZone,
+    bound_message,
     choice_of,
     context,
     describe,
@@ -242,24 +243,6 @@ def _probe_keys() -> dict[str, list[str]]:
 
 
 _PROBE_OWNERS = _probe_keys()
-
-
-def bound_message(error: Mapping[str, Any], metadata: list[Any]) -> str | None:
-    """Words for pydantic's bound errors (``greater_than_equal`` ...), naming both bounds of a
-    field that has two; None for other errors."""
-    ctx, value = error.get("ctx") or {}, error.get("input")
-    shown = f"{value:g}" if isinstance(value, int | float) else repr(value)
-    lo = next((m.ge for m in metadata if hasattr(m, "ge")), None)
-    hi = next((m.le for m in metadata if hasattr(m, "le")), None)
-    kind = error.get("type")
-    if kind in ("greater_than_equal", "less_than_equal") and lo is not None and hi is not None:
-        return f"must be between {lo:g} and {hi:g}, not {shown}"
-    words = {"greater_than": ("gt", "greater than"), "greater_than_equal": ("ge", "at least"),
-             "less_than": ("lt", "less than"), "less_than_equal": ("le", "at most")}
-    if kind in words:
-        key, word = words[kind]
-        return f"must be {word} {ctx[key]:g}, not {shown}"
-    return None
 
 
 def _probe(value: Any, info: ValidationInfo) -> ProbeSettings:
@@ -514,7 +497,6 @@ def _tags(value: Any, info: ValidationInfo) -> Any:
 
 
 Tags = Annotated[Mapping[str, str], _before(_tags), _READ_ONLY]
-DeviceKind = Annotated[str, _before(lambda v, i: choice_of("device kind", DEVICE_KINDS)(v, i))]
 DeviceName = Annotated[str, _before(name_of("device name")), NAME_SCHEMA]
 Probes = Annotated[tuple[ProbeEntry, ...] | None, _NONE_LIST]
 Thresholds = Annotated[tuple[Threshold, ...] | None, _NONE_LIST]
@@ -583,20 +565,6 @@ class DeviceDefaults:
         )
 
 
-@dataclass(frozen=True, config=_CONFIG, kw_only=True)
-class DeviceEntry(DeviceDefaults):
-    """One item of ``devices:`` as written."""
-
-    REQUIRED_HINTS: ClassVar[Mapping[str, str]] = {"host": " (IP address or DNS name)"}
-
-    name: DeviceName = Field(description="unique name: letters, digits, '.', '_', '-'")
-    host: Host = Field(description="IP address or DNS name (no port: see port)")
-    kind: DeviceKind = Field(default="printer", description="printer, copier, workstation, server or "
-                             "network: picks defaults.<kind> and the default probes")
-    parent: OptText = Field(default=None, description="the device this one is reached through (a "
-                            "switch): its outage suppresses this one's tickets")
-
-
 @dataclass(frozen=True, config=_CONFIG)
 class DefaultsByKind:
     """``defaults:``: keys for every device of one kind."""
@@ -613,6 +581,23 @@ class DefaultsByKind:
 
 
 DEVICE_KINDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(DefaultsByKind))
+DeviceKind = Annotated[str, _before(choice_of("device kind", DEVICE_KINDS)),
+                      enum_schema(DEVICE_KINDS)]
+
+
+@dataclass(frozen=True, config=_CONFIG, kw_only=True)
+class DeviceEntry(DeviceDefaults):
+    """One item of ``devices:`` as written."""
+
+    REQUIRED_HINTS: ClassVar[Mapping[str, str]] = {"host": " (IP address or DNS name)"}
+
+    name: DeviceName = Field(description="unique name: letters, digits, '.', '_', '-'")
+    host: Host = Field(description="IP address or DNS name (no port: see port)")
+    kind: DeviceKind = Field(default="printer", description="printer, copier, workstation, server or "
+                             "network: picks defaults.<kind> and the default probes")
+    parent: OptText = Field(default=None, description="the device this one is reached through (a "
+                            "switch): its outage suppresses this one's tickets")
+
 
 # Probes a device gets when neither it nor ``defaults.<kind>`` lists any.
 DEFAULT_PROBES: Mapping[str, tuple[ProbeConfig, ...]] = MappingProxyType({

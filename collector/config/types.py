@@ -88,6 +88,24 @@ def problems(title: str, details: Iterable[InitErrorDetails],
     return ValidationError.from_exception_data(title, out, hide_input=True)
 
 
+def bound_message(error: Mapping[str, Any], metadata: list[Any]) -> str | None:
+    """Words for pydantic's bound errors (``greater_than_equal`` ...), naming both bounds of a
+    field that has two; None for other errors."""
+    ctx, value = error.get("ctx") or {}, error.get("input")
+    shown = f"{value:g}" if isinstance(value, int | float) else repr(value)
+    lo = next((m.ge for m in metadata if hasattr(m, "ge")), None)
+    hi = next((m.le for m in metadata if hasattr(m, "le")), None)
+    kind = error.get("type")
+    if kind in ("greater_than_equal", "less_than_equal") and lo is not None and hi is not None:
+        return f"must be between {lo:g} and {hi:g}, not {shown}"
+    words = {"greater_than": ("gt", "greater than"), "greater_than_equal": ("ge", "at least"),
+             "less_than": ("lt", "less than"), "less_than_equal": ("le", "at most")}
+    if kind in words:
+        key, word = words[kind]
+        return f"must be {word} {ctx[key]:g}, not {shown}"
+    return None
+
+
 def from_yaml(info: ValidationInfo | None) -> bool:
     """Whether the value comes from a config file (the loader passes a context)."""
     return info is not None and isinstance(info.context, dict) and "base" in info.context
