@@ -212,23 +212,25 @@ async def test_sigterm_stops_cleanly_and_flushes(
     collector_process: tuple[subprocess.Popen[str], int], influxd: Influxd, db: str
 ) -> None:
     proc, port = collector_process
-    polled: dict[str, bool] = {}
+    polled: dict[str, float] = {}
 
-    async def every_device_polled() -> bool:
+    async def polled_since(after: dict[str, float]) -> bool:
+        """Every device has a reading newer than ``after``'s (0 when absent)."""
         nonlocal polled
         try:
             devices = await asyncio.to_thread(get_json, f"http://127.0.0.1:{port}/api/v1/devices")
         except OSError:
             return False
-        polled = {d["name"]: d["readings"].get("snmp_printer", {}).get("time", 0) > 0
+        polled = {d["name"]: d["readings"].get("snmp_printer", {}).get("time", 0)
                   for d in devices["devices"]}
-        return len(polled) == COUNT and all(polled.values())
+        return len(polled) == COUNT and all(t > after.get(n, 0) for n, t in polled.items())
 
     try:
-        await async_wait_until(every_device_polled, timeout=30, interval=0.3)
+        await async_wait_until(lambda: polled_since({}), timeout=30, interval=0.3)
+        first = dict(polled)
+        await async_wait_until(lambda: polled_since(first), timeout=30, interval=0.3)
     except TimeoutError:
-        pytest.fail(f"collector never polled every device: {polled}")
-    await asyncio.sleep(2.0)
+        pytest.fail(f"collector did not poll every device twice: {polled}")
     # flush_interval is 10 s: anything in InfluxDB now came from the final flush on SIGTERM.
     proc.send_signal(signal.SIGTERM)
     out, _ = await asyncio.to_thread(proc.communicate, None, 30)
