@@ -42,10 +42,10 @@ from collector.tickets import DB_NAME
 from collector.tickets import api as tickets_api
 from collector.tickets import pages as ticket_pages
 from collector.tickets.store import TicketStore
-from collector.uptime import api as uptime_api
 from collector.uptime.store import DB_NAME as UPTIME_DB
 from collector.uptime.store import UptimeStore
 from collector.web import fleet
+from collector.web import uptime as uptime_api
 from collector.web.errors import api_json_errors
 from probes import eventloop
 from probes.errors import FleetwatchError

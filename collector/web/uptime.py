@@ -1,4 +1,4 @@
-"""``/api/v1/uptime``: the uptime report as JSON or CSV (``?format=csv``).
+"""``/api/v1/uptime`` (the report of :mod:`collector.uptime`) as JSON or CSV (``?format=csv``).
 
 - ``GET /api/v1/uptime?window=7d[&site=NAME][&format=csv]``: availability per device, per site
   and for the fleet; CSV gives a row per device.
