@@ -13,7 +13,6 @@ both. ``FLEETWATCH_EVENT_LOOP`` chooses:
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 from collections.abc import Callable, Coroutine
 from types import ModuleType
@@ -30,11 +29,14 @@ class EventLoopError(FleetwatchError):
     """``FLEETWATCH_EVENT_LOOP`` names a loop that cannot be used."""
 
 
+try:  # the optional ``fast`` extra
+    import uvloop as _uvloop_module
+except ImportError:  # pragma: no cover - the test extra installs it
+    _uvloop_module = None  # type: ignore[assignment]
+
+
 def _uvloop() -> ModuleType | None:
-    try:
-        return importlib.import_module("uvloop")
-    except ImportError:
-        return None
+    return _uvloop_module
 
 
 def chosen(env: str | None = None) -> str:
