@@ -13,6 +13,7 @@ window are set, so out-of-hours accounting is exercised. Figures are printed, no
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import datetime as dt
 import random
@@ -86,7 +87,8 @@ async def main_async(args: argparse.Namespace) -> None:
             size = sum(p.stat().st_size for p in Path(tmp).iterdir())  # noqa: ASYNC240 (a bench)
             print(f"# uptime report — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
                   f"{args.devices} devices × {args.days} days, a poll every {args.interval:.0f} s, "
-                  f"Python {sys.version.split()[0]}")
+                  f"Python {sys.version.split()[0]}, load average "
+                  + " ".join(f"{x:.2f}" for x in os.getloadavg()))
             print(f"# record: {readings:,} polls fed in {built:.1f} s "
                   f"({readings / built:,.0f} readings/s through the sink), {rows:,} spans, "
                   f"{size / 1e6:.1f} MB on disk")

@@ -158,12 +158,14 @@ def excluded(schedule: Schedule, start: float, end: float) -> tuple[Intervals, I
 
 
 def account(name: str, spans: Sequence[Span], start: float, end: float, schedule: Schedule,
-            tickets: Sequence[tuple[int, float]] = ()) -> Availability:
+            tickets: Sequence[tuple[int, float]] = (),
+            excluded_time: tuple[Intervals, Intervals] | None = None) -> Availability:
     """Availability of one device over [start, end] from its spans (any order, may reach outside
     the window). ``tickets``: (id, opened or reopened at) of its ``unreachable`` tickets; an
-    incident names the first one opened during it."""
+    incident names the first one opened during it. ``excluded_time``: :func:`excluded` of the
+    schedule and window, when the caller has it already."""
     result = Availability(name, start, end)
-    maintenance, out_of_hours = excluded(schedule, start, end)
+    maintenance, out_of_hours = excluded_time or excluded(schedule, start, end)
     known = 0.0
     opened = sorted(tickets, key=lambda t: t[1])
     for span in sorted(spans, key=lambda s: s.start):

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector.config import Config, DeviceConfig
+from collector.config import Config, DeviceConfig, Schedule
 from collector.faults.windows import effective_schedule
 from collector.tickets.store import TicketQuery, TicketStore
-from collector.uptime.accounting import Availability, Incident, Span, account
+from collector.uptime.accounting import Availability, Incident, Intervals, Span, account, excluded
 from probes.errors import FleetwatchError
 
 WINDOWS = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
@@ -72,12 +72,17 @@ def build(config: Config, spans: Mapping[str, Sequence[Span]], window: str, star
     rows = []
     sites: dict[str, Availability] = {}
     fleet = Availability("fleet", start, end)
+    excluded_by_schedule: dict[Schedule, tuple[Intervals, Intervals]] = {}
     for device in config.devices:
         if site is not None and device.site != site:
             continue
         schedule = effective_schedule(device, config.sites)
+        # devices of a site share a schedule: its excluded time is worked out once
+        ex = excluded_by_schedule.get(schedule)
+        if ex is None:
+            ex = excluded_by_schedule[schedule] = excluded(schedule, start, end)
         a = account(device.name, spans.get(device.name, ()), start, end, schedule,
-                    (tickets or {}).get(device.name, ()))
+                    (tickets or {}).get(device.name, ()), excluded_time=ex)
         rows.append(DeviceRow(device, a))
         key = device.site or "-"
         sites.setdefault(key, Availability(key, start, end)).add(a)
@@ -118,16 +123,20 @@ def incident_json(i: Incident) -> dict[str, Any]:
             "ticket": i.ticket}
 
 
-def report_json(r: Report) -> dict[str, Any]:
-    return {
+def report_json(r: Report, *, incidents: bool = False) -> dict[str, Any]:
+    """The JSON document; the incidents themselves only with ``incidents`` (their count is
+    always there): a year of a large fleet has thousands."""
+    out = {
         "window": r.window, "start": _iso(r.start), "end": _iso(r.end),
         "fleet": availability_json(r.fleet),
         "sites": {name: availability_json(a) for name, a in sorted(r.sites.items())},
         "devices": [{"device": row.device.name, "site": row.device.site,
                      "kind": row.device.kind, **availability_json(row.availability)}
                     for row in r.devices],
-        "incidents": [incident_json(i) for i in r.incidents],
     }
+    if incidents:
+        out["incidents"] = [incident_json(i) for i in r.incidents]
+    return out
 
 
 DEVICE_COLUMNS = ("device", "site", "kind", "availability_percent", "up_s", "down_s",

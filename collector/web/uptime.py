@@ -43,7 +43,7 @@ async def _report(request: web.Request) -> dict[str, object] | web.Response:
     end = time.time()
     spans = await request.app[UPTIME].spans(end - seconds, end)
     r = await report(config, spans, window, end, request.app.get(STORE), site)
-    return report_json(r)
+    return report_json(r, incidents=request.path.endswith("/incidents"))
 
 
 def _csv_response(text: str, name: str) -> web.Response:
