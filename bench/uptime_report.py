@@ -13,9 +13,9 @@ window are set, so out-of-hours accounting is exercised. Figures are printed, no
 from __future__ import annotations
 
 import argparse
-import os
 import asyncio
 import datetime as dt
+import os
 import random
 import statistics
 import sys
