@@ -25,7 +25,7 @@ class ForecastSettings(_Strict):
     swap_rise_percent: float = Field(default=20.0, gt=0, le=100, description="a level this many points "
                                      "above the cartridge's lowest is a new cartridge; smaller "
                                      "rises are noise or a shaken cartridge")
-    max_points: int = Field(default=240, ge=10, description="drain points kept for the fit (the newest); "
+    max_points: int = Field(default=120, ge=10, description="drain points kept for the fit (the newest); "
                             "Theil-Sen is quadratic in them")
     use_previous_rate: bool = Field(default=True, description="a fresh cartridge without enough history "
                                     "of its own borrows the rate of the one before it, at low "
