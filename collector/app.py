@@ -21,17 +21,33 @@ from aiohttp import web
 
 from collector.config import CollectorSettings, Config
 from collector.faults.engine import FaultEngine
-from collector.keys import CONFIG, ENGINE, HTTP, NOTIFY, SCHEDULER, SINKS, STATE, STATS, STORE
+from collector.keys import (
+    CONFIG,
+    ENGINE,
+    HTTP,
+    NOTIFY,
+    SCHEDULER,
+    SINKS,
+    STATE,
+    STATS,
+    STOCK,
+    STORE,
+    SUPPLIES,
+)
 from collector.notify.notifier import Notifier
 from collector.pipeline import ReadingSink
 from collector.scheduler import Scheduler
 from collector.state import StateCache
 from collector.storage.influx import InfluxWriter
+from collector.supplies import stock as supplies_stock
+from collector.supplies.engine import SupplyEngine
+from collector.supplies.settings import SuppliesSettings
 from collector.tickets import DB_NAME
 from collector.tickets import api as tickets_api
 from collector.tickets import pages as ticket_pages
 from collector.tickets.store import TicketStore
 from collector.web import fleet
+from collector.web import supplies as supplies_pages
 from collector.web.errors import api_json_errors
 from probes.errors import FleetwatchError
 from probes.snmp import SnmpClient
@@ -93,6 +109,33 @@ async def _tickets_ctx(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def _supplies_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Opens ``<state_dir>/supplies.sqlite3`` (stock, swaps), creates the supplies engine, puts
+    it in the sinks just before the fault engine (which reads its reorder advice)."""
+    config = app[CONFIG]
+    # the root config's ``supplies:`` key (SuppliesSettings) once the lead wires it; defaults until
+    settings = getattr(config, "supplies", None) or SuppliesSettings()
+    stock = await supplies_stock.StockStore.open(config.collector.state_dir / supplies_stock.DB_NAME)
+    writer = app[STATS].get("storage")
+    engine = await SupplyEngine.create(settings, tickets=app.get(STORE), stock=stock,
+                                       write_lines=writer.write_lines if writer else None)
+    app[SUPPLIES], app[STOCK] = engine, stock
+    app[STATS]["supplies"] = engine
+    sinks = app[SINKS]
+    faults = app.get(ENGINE)
+    sinks.insert(sinks.index(faults) if faults in sinks else len(sinks), engine)
+    if faults is not None:
+        faults.advisor = engine
+    try:
+        yield
+    finally:
+        if engine in sinks:
+            sinks.remove(engine)
+        if faults is not None:
+            faults.advisor = None
+        await stock.close()
+
+
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     client = await SnmpClient.create()
@@ -121,10 +164,12 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_tickets_ctx)
+    app.cleanup_ctx.append(_supplies_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     tickets_api.add_routes(app)
     fleet.add_routes(app)
     ticket_pages.add_routes(app)
+    supplies_pages.add_routes(app)
     return app
 
 

@@ -17,6 +17,8 @@ from collector.faults.engine import FaultEngine
 from collector.pipeline import ReadingSink
 from collector.scheduler import Scheduler
 from collector.state import StateCache
+from collector.supplies.engine import SupplyEngine
+from collector.supplies.stock import StockStore
 from collector.tickets.store import Ticket, TicketStore
 
 CONFIG = web.AppKey("config", Config)
@@ -33,3 +35,6 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 STORE = web.AppKey("tickets_store", TicketStore)
 ENGINE = web.AppKey("fault_engine", FaultEngine)
 NOTIFY: web.AppKey[Callable[[str, Ticket], None]] = web.AppKey("tickets_notify")
+# The supplies engine (forecasts, reorder advice) and the stock on the shelf (issue 12).
+SUPPLIES = web.AppKey("supplies", SupplyEngine)
+STOCK = web.AppKey("supplies_stock", StockStore)
