@@ -39,8 +39,10 @@ from collector.pipeline import ReadingSink
 from collector.scheduler import Scheduler
 from collector.state import StateCache
 from collector.storage.influx import InfluxWriter
+from collector.storage.query import InfluxQuery
 from collector.supplies import stock as supplies_stock
 from collector.supplies.engine import SupplyEngine
+from collector.supplies.history import seed_engine
 from collector.supplies.settings import SuppliesSettings
 from collector.tickets import DB_NAME
 from collector.tickets import api as tickets_api
@@ -119,6 +121,13 @@ async def _supplies_ctx(app: web.Application) -> AsyncIterator[None]:
     writer = app[STATS].get("storage")
     engine = await SupplyEngine.create(settings, tickets=app.get(STORE), stock=stock,
                                        write_lines=writer.write_lines if writer else None)
+    if writer is not None:  # the forecast goes on from the stored history after a restart
+        query = await InfluxQuery.create(config.storage, app.get(HTTP))
+        try:
+            await seed_engine(engine, query, config.storage.database,
+                              devices=[d.name for d in config.devices])
+        finally:
+            await query.close()
     app[SUPPLIES], app[STOCK] = engine, stock
     app[STATS]["supplies"] = engine
     sinks = app[SINKS]

@@ -42,7 +42,10 @@ from probes.model import Reading
 
 log = logging.getLogger(__name__)
 
-HISTORY: int = 20_000  # samples kept per supply (about 2 weeks of minute polls)
+# Per supply the engine keeps one sample per hour (a day / 24 when scaled: the median of the
+# hour's levels, its last counter) for this many hours, plus the raw samples of the current hour:
+# about 100 KB per supply (docs/supplies.md).
+HISTORY: int = 24 * 40
 WriteLines = Callable[[list[str]], Awaitable[None]]
 
 
@@ -61,6 +64,8 @@ class SupplyTrack:
     location: str | None = None
     state: str = ""
     samples: deque[Sample] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    pending: list[Sample] = field(default_factory=list)  # the current hour, raw
+    pending_bin: int | None = None
     forecast: Forecast | None = None
     computed_at: float = -math.inf
     computed_level: float | None = None
@@ -81,6 +86,25 @@ class SupplyTrack:
     @property
     def key(self) -> str:
         return f"reorder:{self.index}"
+
+    def add(self, sample: Sample, bin_seconds: float) -> None:
+        b = int(sample.time // bin_seconds)
+        if self.pending and b != self.pending_bin:
+            self.samples.append(_compress(self.pending))
+            self.pending = []
+        self.pending.append(sample)
+        self.pending_bin = b
+
+    def history(self) -> list[Sample]:
+        return [*self.samples, *self.pending]
+
+
+def _compress(raw: list[Sample]) -> Sample:
+    levels = sorted(s.level for s in raw if s.level is not None)
+    pages = [s.pages for s in raw if s.pages is not None]
+    # the median of an hour's levels (a sentinel hour stays a sentinel), its last counter
+    return Sample(raw[0].time, levels[len(levels) // 2] if levels else None,
+                  max(pages) if pages else None)
 
 
 @dataclass(slots=True)
@@ -147,6 +171,7 @@ class SupplyEngine:
         track = self._track(device, index)
         merged = sorted([*samples, *track.samples], key=lambda s: s.time)
         track.samples = deque(merged, maxlen=HISTORY)
+        merged = [*merged, *track.pending]
         levels = [s.level for s in merged if s.level is not None]
         track.last_level = levels[-1] if levels else None
         if merged:
@@ -171,7 +196,7 @@ class SupplyEngine:
             track.location = reading.identity.sys_location
             track.state = s.state
             level = s.percent
-            track.samples.append(Sample(reading.time, level, pages))
+            track.add(Sample(reading.time, level, pages), self.settings.day_seconds / 24)
             if level is not None and track.last_level is not None and level < track.last_level:
                 track.used_since_order += track.last_level - level
             if level is not None:
@@ -207,7 +232,7 @@ class SupplyEngine:
                 and level > track.computed_level + self.settings.forecast.swap_rise_percent)
         if not rose and now - track.computed_at < self.settings.day_seconds / 24:
             return False
-        track.forecast = forecast(track.samples, now=now, settings=self.settings.forecast,
+        track.forecast = forecast(track.history(), now=now, settings=self.settings.forecast,
                                   day_seconds=self.settings.day_seconds,
                                   runs_out=runs_out_for(track.type, track.supply_class))
         track.computed_at, track.computed_level = now, level
