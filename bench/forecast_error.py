@@ -11,7 +11,7 @@ many had no forecast.
 Peer: a least-squares line over the last 7 calendar days of the current cartridge, which is what
 a generic monitor does (Zabbix ``timeleft()``; LibreNMS has no forecast at all).
 
-    .venv/bin/python -m bench.forecast_error --weeks 26 --printers 24 --seed 7
+    .venv/bin/python -m bench.forecast_error --weeks 26 --printers 24 --seed 7 [--step 10]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Series:
     samples: list[Sample]
 
 
-def simulate(weeks: int, printers: int, seed: int) -> list[Series]:
+def simulate(weeks: int, printers: int, seed: int, step: int = 1) -> list[Series]:
     with tempfile.TemporaryDirectory() as tmp:
         fleet = office_fleet(Path(tmp), OfficeModel(), count=printers, seed=seed)
         series: dict[str, Series] = {}
@@ -53,8 +53,9 @@ def simulate(weeks: int, printers: int, seed: int) -> list[Series]:
                     if s.exact is None:
                         continue
                     key = f"{p.name}/{i}"
+                    level = -(-s.level // step) * step  # a device reporting in steps
                     series.setdefault(key, Series(key, [])).samples.append(
-                        Sample(fleet.clock, float(s.level), p.pages))
+                        Sample(fleet.clock, float(level), p.pages))
         return list(series.values())
 
 
@@ -97,9 +98,11 @@ def main() -> int:
     ap.add_argument("--weeks", type=int, default=26)
     ap.add_argument("--printers", type=int, default=24)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--step", type=int, default=1, help="levels reported in steps of this many "
+                    "percent (10: a device that says 100, 90, 80 ...)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    all_series = simulate(args.weeks, args.printers, args.seed)
+    all_series = simulate(args.weeks, args.printers, args.seed, args.step)
     sim_s = time.perf_counter() - t0
     ours: dict[int, list[float]] = {h: [] for h in HORIZONS}
     peer: dict[int, list[float]] = {h: [] for h in HORIZONS}
@@ -133,7 +136,7 @@ def main() -> int:
                     peer[h].append(abs(p - empty_at) / DAY_S)
     fit_s = time.perf_counter() - t1
     print(f"simulated fleet: {args.printers} printers, {len(all_series)} toner/ink supplies, "
-          f"{args.weeks} weeks, seed {args.seed} ({sim_s:.1f} s); {calls} forecasts "
+          f"{args.weeks} weeks, seed {args.seed}, {args.step} % steps ({sim_s:.1f} s); {calls} forecasts "
           f"({fit_s / max(calls, 1) * 1000:.1f} ms each)")
     print(f"{'days before empty':>18} | {'n':>4} | {'median':>6} | {'p90':>6} | {'none':>4} || "
           f"{'peer: OLS 7 d median':>20} | {'p90':>6} | {'none':>4}")

@@ -309,6 +309,7 @@ class FaultEngine:
             track.ticket_id = None
             return False
         track.active, track.severity, track.last_recur = True, obs.severity, now
+        track.detail = obs.detail
         track.hold_resolve, track.seen, track.first_seen = False, 0, None
         self.stats.recurred += 1
         if ticket.state == "resolved":
@@ -372,6 +373,7 @@ class FaultEngine:
         before = await self.store.get(track.ticket_id)
         after = await self.store.clear(track.ticket_id, at=now, resolve=resolve, text=text)
         track.active, track.severity, track.absent, track.cleared_at = False, None, 0, now
+        track.detail = None
         track.hold_resolve = auto and flapping and after.unresolved
         self.stats.cleared += 1
         if before.unresolved and after.state == "resolved":
