@@ -4,6 +4,9 @@ answered 400 with a message."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -22,6 +25,27 @@ from probes.model import PageCounter
 from tests.collector.conftest import printer, toner
 
 DAY = 86_400
+
+
+def cli(*argv: str) -> str:
+    """``fleetwatch ARGV`` as a process; its stdout (exit 0 required)."""
+    proc = subprocess.run([sys.executable, "-m", "collector.cli", *argv], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_stock_cli(tmp_path: Path) -> None:
+    d = str(tmp_path)
+    assert cli("supplies", "stock", "add", "CF258A", "3", "--state-dir", d).strip() == "CF258A: 3"
+    assert cli("supplies", "stock", "remove", "CF258A", "--state-dir", d).strip() == "CF258A: 2"
+    assert cli("supplies", "stock", "set", "W2030A", "5", "--state-dir", d).strip() == "W2030A: 5"
+    listing = cli("supplies", "stock", "list", "--state-dir", d).split()
+    assert listing == ["CF258A", "2", "W2030A", "5"]
+    bad = subprocess.run([sys.executable, "-m", "collector.cli", "supplies", "stock", "add",
+                          "two words", "--state-dir", d], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert bad.returncode == 2 and "bad part number" in bad.stderr
 
 
 def write(influxd: Influxd, db: str, lines: list[str]) -> None:
@@ -97,5 +121,13 @@ async def test_routes_and_history(influxd: Influxd, tmp_path: Path) -> None:
                 assert r.status == 200 and "Supplies" in await r.text()
             async with http.get(f"{base}/supplies.csv") as r:
                 assert (await r.text()).startswith("device,site,supply")
+        # the CLI over the same API
+        out = await asyncio.to_thread(cli, "supplies", "forecast", "--url", base, "--csv")
+        assert out.splitlines()[0].startswith("device,site,supply")
+        assert any(line.startswith("p1,") for line in out.splitlines()[1:])
+        table = await asyncio.to_thread(cli, "supplies", "forecast", "--url", base)
+        assert "p1" in table and "CF258A" in table
+        pages_csv = await asyncio.to_thread(cli, "supplies", "pages", "--url", base, "--csv")
+        assert pages_csv.splitlines()[1].startswith("p1,")
     finally:
         await runner.cleanup()
