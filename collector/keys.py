@@ -17,6 +17,8 @@ from collector.faults.engine import FaultEngine
 from collector.pipeline import ReadingSink
 from collector.scheduler import Scheduler
 from collector.state import StateCache
+from collector.supplies.engine import SupplyEngine
+from collector.supplies.stock import StockStore
 from collector.tickets.store import Ticket, TicketStore
 from collector.uptime.store import UptimeStore
 
@@ -36,3 +38,6 @@ ENGINE = web.AppKey("fault_engine", FaultEngine)
 NOTIFY: web.AppKey[Callable[[str, Ticket], None]] = web.AppKey("tickets_notify")
 # The uptime record (spans of up/down time per device; collector/uptime).
 UPTIME = web.AppKey("uptime", UptimeStore)
+# The supplies engine (forecasts, reorder advice) and the stock on the shelf (issue 12).
+SUPPLIES = web.AppKey("supplies", SupplyEngine)
+STOCK = web.AppKey("supplies_stock", StockStore)

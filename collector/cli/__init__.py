@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("collector.cli.config", "work with the collector's YAML configuration"),
     "tickets": ("collector.cli.tickets", "work with a running collector's ticket queue"),
     "uptime": ("collector.cli.uptime", "availability per device and site, and downtime incidents"),
+    "supplies": ("collector.cli.supplies", "stock on hand, supply forecasts, page-count report"),
 }
 
 

@@ -93,6 +93,7 @@ from collector.config.types import (
     tzinfo,
 )
 from collector.schema import RESERVED_TAGS
+from collector.supplies.settings import SuppliesSettings
 from probes.base import ProbeSettings
 from probes.registry import KINDS, PROBES, probe_settings
 from probes.secret import Secret
@@ -928,6 +929,9 @@ class Sections:
         default_factory=TicketSettings, description="when faults open and resolve tickets")
     notifications: Annotated[NotificationConfig, _EMPTY_MAP] = Field(
         default_factory=NotificationConfig, description="webhook and e-mail")
+    supplies: Annotated[SuppliesSettings, _EMPTY_MAP] = Field(
+        default_factory=SuppliesSettings, description="toner forecasts, reorder points, stock "
+        "(docs/supplies.md)")
 
 
 ProfileName = Annotated[str, _before(name_of("profile name"))]
