@@ -19,7 +19,7 @@ from collector.app import build_app
 from collector.config import CollectorSettings, Config, DeviceConfig
 from collector.demo import free_port
 from collector.faults.engine import FaultEngine
-from collector.keys import CONFIG, ENGINE, SINKS, STORE
+from collector.keys import CONFIG, ENGINE, SINKS, STATE, STORE
 from collector.tickets.store import NewTicket
 from probes.secret import Secret
 
@@ -66,7 +66,9 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
 
 async def test_setup_wires_store_engine_and_sink(server: Server) -> None:
     engine = server.app[ENGINE]
-    assert isinstance(engine, FaultEngine) and server.app[SINKS][-1] is engine
+    sinks = server.app[SINKS]
+    assert isinstance(engine, FaultEngine) and engine in sinks
+    assert sinks.index(server.app[STATE]) < sinks.index(engine)  # the cache first, then faults
     assert (Path(server.app[CONFIG].collector.state_dir) / "tickets.sqlite3").exists()
 
 
