@@ -50,8 +50,8 @@ def simulate(weeks: int, printers: int, seed: int, step: int = 1) -> list[Series
             fleet.advance(3600.0)
             for p in fleet.printers:
                 for i, s in enumerate(p.supplies):
-                    if s.exact is None:
-                        continue
+                    if s.exact is None or s.type_code not in (3, 5):
+                        continue  # toner and ink only
                     key = f"{p.name}/{i}"
                     level = -(-s.level // step) * step  # a device reporting in steps
                     series.setdefault(key, Series(key, [])).samples.append(

@@ -339,6 +339,12 @@ def office_fleet(data_dir: Path, model: OfficeModel, count: int = 24, seed: int 
                 s.share = 1.0 if s.colorant in (0, 1) else fleet.rng.uniform(0.4, 0.9)
                 s.exact = float(s.level)
                 _plan_swap(s, fleet.rng, model)
+            elif s.class_code == 4 or s.type_code == 9:
+                # a waste box fills (its level, the space left, goes down) and a drum wears,
+                # page by page; both are swapped when they reach 0
+                s.pages_per_unit = 250.0 if s.class_code == 4 else 300.0
+                s.exact = float(s.level)
+                s.swap_at = -0.1
     return fleet
 
 
@@ -375,4 +381,5 @@ def _office_step(fleet: SimFleet, sim_seconds: float) -> None:
                 due = t1 - s.empty_since_t >= -s.swap_at * DAY_S
             if due:
                 s.exact, s.level, s.empty_since_t = float(s.capacity), s.capacity, None
-                _plan_swap(s, rng, model)
+                if s.type_code in (3, 5):
+                    _plan_swap(s, rng, model)

@@ -13,7 +13,7 @@ from collector.supplies.engine import SupplyEngine
 from collector.supplies.settings import SuppliesSettings
 from collector.supplies.stock import StockStore
 from collector.tickets.store import TicketQuery, TicketStore
-from probes.model import PageCounter, Reading
+from probes.model import PageCounter, Reading, Supply
 from probes.registry import probe_settings
 from tests.collector.conftest import Clock, printer, toner
 
@@ -104,3 +104,26 @@ async def test_low_stock_opens_one_purchase_ticket(tmp_path: Path) -> None:
     finally:
         await store.close()
         await shelf.close()
+
+
+async def test_waste_box_and_drum_forecast_in_their_direction(tmp_path: Path) -> None:
+    engine = await SupplyEngine.create(SuppliesSettings())
+    for i in range(24 * 6):
+        t = 1_800_000_000.0 + i * 3600
+        space = 80 - 3 * i / 24  # the waste box fills: space left goes down 3 points a day
+        life = 60 - 1 * i / 24
+        supplies = [
+            Supply("1.2", "Waste Toner Container", "waste_toner", "filled", None, "percent",
+                   int(space), 100, space, "ok", None),
+            Supply("1.3", "Imaging Drum Unit", "opc", "consumed", None, "percent", int(life),
+                   100, life, "ok", None)]
+        reading = replace(printer(supplies=supplies), time=t,
+                          page_counters=(PageCounter("1.1", 1000 + i * 10),))
+        await engine.handle(reading, PRINTER)
+    waste, drum = engine.track("p1", "1.2"), engine.track("p1", "1.3")
+    assert waste is not None and drum is not None
+    assert waste.forecast is not None and waste.forecast.runs_out == "full"
+    assert waste.forecast.days_left is not None
+    assert abs(waste.forecast.days_left - (80 - 3 * 143 / 24) / 3) < 0.5
+    assert drum.forecast is not None and drum.forecast.runs_out == "end_of_life"
+    assert engine.reorder_advice("p1") == {}  # no reorder tickets for these
