@@ -1,6 +1,7 @@
-"""The collector's configuration: typed, frozen models (``model``) and the strict YAML loader
-(``loader``: unknown keys, wrong types and bad values are ConfigError naming file, line and key
-path). Import the types and :func:`load_config` from here."""
+"""The collector's configuration: typed, frozen pydantic models (``model``; how YAML values are
+read: ``types``), the strict YAML loader (``loader``: unknown keys, wrong types and bad values
+are ConfigError naming file, line and key path) and the file's JSON Schema (``file_schema``).
+Import the types and :func:`load_config` from here."""
 
 from collector.config.loader import load_config
 from collector.config.model import (

@@ -281,19 +281,26 @@ def _probe(value: Any, info: ValidationInfo) -> ProbeSettings:
     for key in _PROBE_REQUIRED.get(kind or "", ()):
         if key not in value:
             found.append(detail((key,), f"is required for a {kind} probe"))
-    if found or kind is None:
+    if kind is None:
         raise problems("probe", found)
     cls = PROBES[kind].settings
+    # Compared whenever both are valid (written or default), even if another key is not.
+    timeout = values.get("timeout", cls.model_fields["timeout"].default)
+    interval = values.get("interval", cls.model_fields["interval"].default)
+    if (("timeout" in values) == ("timeout" in value)
+            and ("interval" in values) == ("interval" in value)
+            and isinstance(timeout, float) and isinstance(interval, float)
+            and 0 < interval <= timeout):
+        key = "timeout" if "timeout" in value else "interval"
+        found.append(detail((key,), f"timeout ({timeout:g} s) must be shorter than interval "
+                            f"({interval:g} s)"))
     try:
         settings = probe_settings(kind, **values)
     except ValidationError as err:
-        worded = [detail(e["loc"], bound_message(e, cls.model_fields[str(e["loc"][0])].metadata)
+        found += [detail(e["loc"], bound_message(e, cls.model_fields[str(e["loc"][0])].metadata)
                          or e["msg"]) for e in err.errors()]
-        raise problems("probe", worded) from None
-    if settings.timeout >= settings.interval:
-        key = "timeout" if "timeout" in value else "interval"
-        raise problems("probe", [detail((key,), f"timeout ({settings.timeout:g} s) must be "
-                                        f"shorter than interval ({settings.interval:g} s)")])
+    if found:
+        raise problems("probe", found)
     return settings
 
 

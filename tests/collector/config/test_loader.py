@@ -968,3 +968,22 @@ def test_models_check_values_from_code_too() -> None:
     settings = CollectorSettings(listen_port=9000)  # code may give the parts of listen
     assert settings.listen == Listen("127.0.0.1", 9000) and settings.listen_host == "127.0.0.1"
     assert replace(settings, jitter=0.5).listen_port == 9000
+
+
+def test_probe_timeout_is_compared_even_when_another_key_is_wrong(tmp_path: Path) -> None:
+    err = errors_of(tmp_path, """\
+        devices:
+          - name: p1
+            host: 10.0.0.1
+            probes:
+              - kind: http
+                expect_status: 700
+                interval: 1m
+                timeout: 2m
+        """)
+    file = tmp_path / "fleet.yaml"
+    assert [str(e) for e in err.errors] == [
+        f"{file}:6: devices[0].probes[0].expect_status: must be between 100 and 599, not 700",
+        f"{file}:8: devices[0].probes[0].timeout: timeout (120 s) must be shorter than "
+        "interval (60 s)",
+    ]
