@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from collector.app import STOP_SIGNALS, build_app, listen_sockets, serving, stop_event
 from collector.config import Config, DeviceConfig, load_config
 from collector.demo.lab import Influxd, LabError, Snmpsim
-from collector.demo.simfleet import SimFleet
+from collector.demo.simfleet import OfficeModel, SimFleet, office_fleet
 from probes import eventloop
 from probes.safetext import configure_logging
 
@@ -58,7 +58,10 @@ def run_demo(config_path: str | Path, minutes: float = 0, log_level: str = "WARN
         raise
     influxd = Influxd(port=influx_port) if influx_port else None
     fleet_dir = config.collector.state_dir / "simfleet"
-    fleet = SimFleet(fleet_dir, count=len(snmp_devices), prefix="demo")
+    # an office that prints on weekdays and swaps cartridges early and late, ``supplies.time_scale``
+    # times faster than real time, so forecasts and reorders show within minutes
+    fleet = office_fleet(fleet_dir, OfficeModel(time_scale=config.supplies.time_scale),
+                         count=len(snmp_devices), prefix="demo")
     for sim, device in zip(fleet.printers, snmp_devices, strict=True):
         sim.name = device.snmp.community.reveal() if device.snmp.community else device.name
     fleet.write()
