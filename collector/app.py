@@ -21,7 +21,7 @@ from aiohttp import web
 
 from collector.config import CollectorSettings, Config
 from collector.faults.engine import FaultEngine
-from collector.keys import CONFIG, ENGINE, HTTP, NOTIFY, SCHEDULER, SINKS, STATE, STATS, STORE
+from collector.keys import AUTHENTICATORS, CONFIG, ENGINE, HTTP, NOTIFY, SCHEDULER, SINKS, STATE, STATS, STORE
 from collector.notify.notifier import Notifier
 from collector.pipeline import ReadingSink
 from collector.scheduler import Scheduler
@@ -33,6 +33,7 @@ from collector.tickets import pages as ticket_pages
 from collector.tickets.store import TicketStore
 from collector.web import fleet
 from collector.web.errors import api_json_errors
+from collector.web.middleware import request_guard, token_authenticator
 from probes.errors import FleetwatchError
 from probes.snmp import SnmpClient
 
@@ -111,8 +112,16 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 def build_app(config: Config) -> web.Application:
     """The whole collector as an aiohttp app (not started). Creates the state directory."""
     config.collector.state_dir.mkdir(parents=True, exist_ok=True)
-    app = web.Application(middlewares=[api_json_errors])
+    # api_json_errors outermost (its catch-all also covers the guard), then the one request gate
+    app = web.Application(middlewares=[api_json_errors, request_guard])
     app[CONFIG] = config
+    app[AUTHENTICATORS] = []
+    if config.collector.api_token is not None:
+        app[AUTHENTICATORS].append(token_authenticator)
+    else:
+        log.warning("collector.api_token is not set: anyone who can reach %s:%d can read and "
+                    "change tickets (cross-site writes are still refused)",
+                    config.collector.listen_host, config.collector.listen_port)
     app[SINKS] = []
     app[STATS] = {}
     state = StateCache(config.devices)

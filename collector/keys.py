@@ -6,7 +6,7 @@ them. A key set by a cleanup context exists only while the app runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -33,3 +33,7 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 STORE = web.AppKey("tickets_store", TicketStore)
 ENGINE = web.AppKey("fault_engine", FaultEngine)
 NOTIFY: web.AppKey[Callable[[str, Ticket], None]] = web.AppKey("tickets_notify")
+# Who may ask (collector.web.middleware.request_guard): each returns a name or None; empty = no
+# credentials configured. The api_token one is added by build_app; accounts append theirs.
+AUTHENTICATORS: web.AppKey[list[Callable[[web.Request], Awaitable[str | None]]]] = web.AppKey(
+    "authenticators")

@@ -97,7 +97,8 @@ _FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "satu
 
 _TOP_KEYS = ("collector", "storage", "snmp_profiles", "defaults", "sites", "devices", "tickets",
              "notifications")
-_COLLECTOR_KEYS = ("listen", "state_dir", "max_concurrency", "jitter", "sleep_grace", "api_token")
+_COLLECTOR_KEYS = ("listen", "state_dir", "max_concurrency", "jitter", "sleep_grace", "api_token",
+                   "allowed_hosts")
 _STORAGE_COMMON = ("backend", "url", "token", "batch_size", "flush_interval", "timeout",
                    "spool_dir", "spool_max_bytes")
 _STORAGE_ONLY = {"database": "influxdb_v1", "retention_policy": "influxdb_v1",
@@ -724,12 +725,27 @@ class _Loader:
             "jitter": lambda n, p: self.number(n, p, lo=0.0, hi=1.0),
             "sleep_grace": lambda n, p: self.duration(n, p, zero=True),
             "api_token": self.secret,
+            "allowed_hosts": self.host_names,
         })
         if (n := m.get("listen")) is not None:
             listen = self.listen(n, _join(path, "listen"))
             if listen is not None:
                 kw["listen_host"], kw["listen_port"] = listen
         return CollectorSettings(**kw)
+
+    def host_names(self, node: Node, path: str) -> tuple[str, ...] | None:
+        """``collector.allowed_hosts``: host names or IP addresses, no ports."""
+        items = self.sequence(node, path, "a list of host names")
+        if items is None:
+            return None
+        out: list[str] = []
+        for i, item in enumerate(items):
+            value = self.text(item, f"{path}[{i}]")
+            if value is not None and (problem := _host_problem(value.strip())):
+                self.error(item, f"{path}[{i}]", f"{value!r} {problem}")
+            elif value is not None:
+                out.append(value.strip().lower())
+        return tuple(out)
 
     def listen(self, node: Node, path: str) -> tuple[str, int] | None:
         value = self.text(node, path)

@@ -156,6 +156,8 @@ class CollectorSettings:
     jitter: float = 1.0  # fraction of an interval over which first polls are spread
     sleep_grace: float = 300.0  # seconds a silent, previously-good printer is "asleep?"
     api_token: Secret | None = None  # when set, POST/PATCH need "Authorization: Bearer ..."
+    # names (besides the listen address) a state-changing request's Host/Origin may carry
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""The middleware that makes every error under ``/api/`` JSON."""
+"""The outermost middleware: every error under ``/api/`` is JSON, and no exception escapes as
+aiohttp's plain-text 500 anywhere."""
 
 from __future__ import annotations
 
@@ -13,10 +14,18 @@ log = logging.getLogger(__name__)
 @web.middleware
 async def api_json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """Under ``/api/``, every error is JSON ``{"error": ...}``: aiohttp's own answers (404 for
-    an unknown path, 405, 413 for a body over the size limit) and a bug's 500 as well."""
+    an unknown path, 405, 413 for a body over the size limit) and a bug's 500 as well. Pages keep
+    their own 4xx answers, but a bug there is the same logged JSON 500, never a traceback."""
     if not request.path.startswith("/api/"):
-        result: web.StreamResponse = await handler(request)
-        return result
+        try:
+            result: web.StreamResponse = await handler(request)
+            return result
+        except web.HTTPException:
+            raise
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path)
+            return web.json_response({"error": "internal error (logged by the collector)"},
+                                     status=500)
     try:
         result = await handler(request)
         return result
