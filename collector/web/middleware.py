@@ -87,7 +87,7 @@ def _our_names(request: web.Request) -> set[str]:
     ``collector.allowed_hosts``, the address the client connected to (a bare IP cannot be
     rebound), this machine's host name, and the loopback names when that address is loopback."""
     settings = request.app[CONFIG].collector
-    names = {h.lower().rstrip(".") for h in settings.allowed_hosts}
+    names = set(settings_hosts(request))
     if settings.listen_host not in _WILDCARDS:
         names.add(settings.listen_host.lower())
     names.add(socket.gethostname().lower())
@@ -101,6 +101,11 @@ def _our_names(request: web.Request) -> set[str]:
         except ValueError:
             pass
     return names
+
+
+def settings_hosts(request: web.Request) -> frozenset[str]:
+    """``collector.allowed_hosts``, lower case, without a trailing dot."""
+    return frozenset(h.lower().rstrip(".") for h in request.app[CONFIG].collector.allowed_hosts)
 
 
 def _where_from(request: web.Request) -> str | None:
@@ -117,9 +122,12 @@ def _where_from(request: web.Request) -> str | None:
     if origin is not None:
         scheme, sep, rest = origin.strip().lower().partition("://")
         o_host, o_port = _split_host(rest) if sep and "/" not in rest else ("", None)
-        default = {"http": 80, "https": 443}.get(scheme)
-        if (not o_host or scheme not in {"http", "https"} or o_host != host
-                or (o_port or default) != (port or {"http": 80, "https": 443}[request.scheme])):
+        ports = {"http": 80, "https": 443}
+        ours = (request.scheme, host, port or ports.get(request.scheme))
+        same = (scheme, o_host, o_port or ports.get(scheme)) == ours
+        # behind a reverse proxy (TLS, another port) a name the operator listed is enough
+        proxied = o_host == host and host.rstrip(".") in settings_hosts(request)
+        if not (same or proxied) or scheme not in ports:
             return f"cross-origin request refused (Origin {origin[:100]!r})"
     return None
 
