@@ -4,7 +4,8 @@ what it is written in, and who is asking (docs/api.md).
 In order, :func:`request_guard` answers with a JSON 4xx instead of calling the handler when:
 
 1. a header it reads (``Authorization``, ``Host``, ``Origin``, ``Sec-Fetch-Site``,
-   ``Content-Type``) holds a non-ASCII or control character: 400;
+   ``Content-Type``) holds a non-ASCII or control character, or a route variable named ``id``
+   or ``*_id`` is not a positive 64-bit integer in ASCII digits: 400;
 2. a state-changing request (POST, PUT, PATCH, DELETE) names a host that is not ours in ``Host``
    (DNS rebinding), or comes from another origin (``Origin`` not this ``scheme://host:port``, or
    ``Sec-Fetch-Site`` other than ``same-origin``/``none``): 403. A request without ``Origin`` (the
@@ -53,6 +54,7 @@ _SAME_SITE_OK: Final = frozenset({"same-origin", "none"})  # "none": typed, book
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.", "127.0.0.1", "::1"})
 _WILDCARDS: Final = frozenset({"0.0.0.0", "::", ""})
 _PUBLIC_ATTR: Final = "__fleetwatch_public__"
+_ID = re.compile(r"[0-9]{1,19}")  # ASCII digits only ("²".isdigit() is true)
 _STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
@@ -172,6 +174,10 @@ async def request_guard(request: web.Request, handler: Handler) -> web.StreamRes
         for value in request.headers.getall(name, ()):
             if not _SAFE_HEADER.fullmatch(value):
                 return refuse(400, f"header {name} holds a non-ASCII or control character")
+    for name, value in request.match_info.items():
+        if (name == "id" or name.endswith("_id")) and not (
+                _ID.fullmatch(value) and 0 < int(value) < 2**63):
+            return refuse(400, f"{name} must be a positive integer below 2^63, not {value[:40]!r}")
     writing = request.method in WRITE_METHODS
     if writing and (why := _where_from(request)) is not None:
         return refuse(403, why)
