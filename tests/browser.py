@@ -4,9 +4,8 @@ No browser is downloaded: Playwright launches ``/usr/bin/chromium`` (``apt-get i
 listed in ``scripts/install-deps.sh``; override with ``FLEETWATCH_CHROMIUM``). A machine without
 it fails the test with that hint rather than skipping it.
 
-Use the fixtures by importing them into a test module::
-
-    from tests.browser import browser, chromium_page  # noqa: F401  (pytest fixtures)
+The root ``tests/conftest.py`` loads this module as a plugin (``pytest_plugins``), so a test
+just asks for ``chromium_page`` (Playwright itself is imported only when a test does).
 
 - ``browser``: one Chromium for the whole session (starting one costs about a second).
 - ``chromium_page``: a fresh context (no cookies, no cache, no HTTP auth) and page per test; at the
@@ -23,9 +22,12 @@ import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
 
 CHROMIUM = Path(os.environ.get("FLEETWATCH_CHROMIUM", "/usr/bin/chromium"))
 OUTPUT = Path(os.environ.get("FLEETWATCH_TEST_OUTPUT",
@@ -53,6 +55,8 @@ async def browser() -> AsyncIterator[Browser]:
     if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 (once per session, before any I/O)
         pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium "
                     "(scripts/install-deps.sh), or set FLEETWATCH_CHROMIUM")
+    from playwright.async_api import async_playwright  # only for sessions that use a browser
+
     async with async_playwright() as pw:
         chromium = await pw.chromium.launch(
             executable_path=str(CHROMIUM), headless=True,
