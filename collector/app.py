@@ -32,7 +32,7 @@ from collector.tickets import api as tickets_api
 from collector.tickets import pages as ticket_pages
 from collector.tickets.store import TicketStore
 from collector.web import fleet
-from collector.web.errors import api_json_errors
+from collector.web.errors import api_json_errors, quiet_bad_requests
 from collector.web.middleware import request_guard, token_authenticator
 from probes.errors import FleetwatchError
 from probes.snmp import SnmpClient
@@ -112,6 +112,7 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 def build_app(config: Config) -> web.Application:
     """The whole collector as an aiohttp app (not started). Creates the state directory."""
     config.collector.state_dir.mkdir(parents=True, exist_ok=True)
+    quiet_bad_requests()
     # api_json_errors outermost (its catch-all also covers the guard), then the one request gate
     app = web.Application(middlewares=[api_json_errors, request_guard])
     app[CONFIG] = config

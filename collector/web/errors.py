@@ -7,8 +7,34 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 log = logging.getLogger(__name__)
+
+
+class OneLineBadRequests(logging.Filter):
+    """Turns aiohttp's logged traceback for a request its HTTP parser refused (bad
+    Content-Length, control characters, no Host, ...; answered 400 before any middleware) into
+    one INFO line: it is the client's mistake, and a flood of them must not flood the log with
+    tracebacks. Installed on the ``aiohttp.server`` logger by :func:`quiet_bad_requests`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 0) < 500:
+            reason = (exc.message or "").strip().splitlines()[:1] or [""]
+            record.msg = f"{record.getMessage()}: HTTP {exc.code} {reason[0]}"
+            record.args = ()
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+_ONE_LINE = OneLineBadRequests()
+
+
+def quiet_bad_requests() -> None:
+    """Install :class:`OneLineBadRequests` (once; calling again changes nothing)."""
+    logging.getLogger("aiohttp.server").addFilter(_ONE_LINE)
 
 
 @web.middleware

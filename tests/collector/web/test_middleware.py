@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,12 @@ import pytest
 from aiohttp import web
 
 from collector.app import build_app
-from collector.config import CollectorSettings, Config, DeviceConfig
+from collector.config import CollectorSettings, Config, DeviceConfig, load_config
 from collector.demo import free_port
 from collector.keys import STORE
 from collector.tickets.store import TicketQuery
 from collector.web.middleware import MAX_JSON_DEPTH
+from probes.errors import ConfigError
 from probes.secret import Secret
 
 TOKEN = "gate-token"
@@ -197,3 +199,27 @@ async def test_credentials_when_a_token_is_set(token_app: Served) -> None:
                                         Authorization=f"Bearer {TOKEN}")
     assert status == 201, body
     assert await token_app.count() == 1
+
+
+def test_allowed_hosts_from_yaml(tmp_path: Path) -> None:
+    """``collector.allowed_hosts`` through the real loader: names kept lower case, a bad one is
+    an error naming file, line and key."""
+    path = tmp_path / "fleetwatch.yaml"
+    path.write_text("collector:\n  allowed_hosts: [Fleet.Example.org, 10.0.0.5]\ndevices: []\n")
+    assert load_config(path).collector.allowed_hosts == ("fleet.example.org", "10.0.0.5")
+    path.write_text("collector:\n  allowed_hosts:\n    - ok.example\n    - 'bad name!'\n"
+                    "devices: []\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "fleetwatch.yaml:4" in str(err.value) and "allowed_hosts[1]" in str(err.value)
+
+
+async def test_parser_refusals_log_one_line(open_app: Served,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="aiohttp.server"):
+        status, _ = await open_app.send("POST", "/api/v1/tickets", NEW, Content_Length="abc",
+                                        **JSON)
+    assert status == 400
+    records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert records and all(r.exc_info is None and r.levelno == logging.INFO for r in records)
+    assert "HTTP 400" in records[0].getMessage()
