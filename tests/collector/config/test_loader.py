@@ -61,7 +61,7 @@ CASES = [
         """, "devices[0].hots", "unknown key; did you mean 'host'?"),
     ("unknown key, no close match", "collector:\n  colour: red  #<\n", "collector.colour",
      "unknown key; expected one of: listen, state_dir, max_concurrency, jitter, sleep_grace, "
-     "api_token"),
+     "api_token, allowed_hosts"),
     ("duplicate key", "collector:\n  jitter: 0.5\n  jitter: 0.2  #<\n", "collector.jitter",
      "duplicate key (first at line 2)"),
     ("wrong type: text for a number", "collector:\n  max_concurrency: lots  #<\n",
