@@ -37,7 +37,7 @@ from collector.tickets.store import SEVERITIES, STATES
 from probes.secret import Secret
 
 TOKEN = "fuzz-token"
-EXAMPLES = int(os.environ.get("FLEETWATCH_FUZZ_EXAMPLES", "700"))
+EXAMPLES = int(os.environ.get("FLEETWATCH_FUZZ_EXAMPLES", "1000"))
 FIELDS = ("title", "description", "severity", "device", "site", "assignee", "by", "state",
           "comment", "text")
 QUERY_KEYS = ("state", "kind", "severity", "device", "site", "assignee", "fault_key", "q",
