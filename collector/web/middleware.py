@@ -13,7 +13,8 @@ In order, :func:`request_guard` answers with a JSON 4xx instead of calling the h
 3. a POST, PUT or PATCH under ``/api/`` (or a DELETE with a body) is not ``application/json``: 415.
    A browser cannot send that type across origins without a CORS preflight, which we never grant;
 4. credentials exist (``collector.api_token``, or an :data:`Authenticator` added to
-   ``app[AUTHENTICATORS]``) and none of them names who is asking: 401. Routes whose handler is
+   ``app[AUTHENTICATORS]``) and none of them names who is asking: 401 with a Bearer and a
+   Basic challenge. Routes whose handler is
    marked with :func:`public` are exempt (a future login page).
 
 The accounts work plugs in here: append an authenticator (a session cookie, a per-user token) to
@@ -190,8 +191,11 @@ async def request_guard(request: web.Request, handler: Handler) -> web.StreamRes
         who = await _who(request, authenticators)
         if who is None:
             response = refuse(401, "missing or wrong credentials (Authorization: Bearer <token>)")
-            if not request.path.startswith("/api/"):
-                response.headers["WWW-Authenticate"] = 'Basic realm="fleetwatch"'
+            # RFC 9110: every 401 carries a challenge. Basic lets a browser ask once; Chromium
+            # then sends the same credentials with the pages' own API calls
+            # (tests/collector/test_cross_origin.py)
+            response.headers.add("WWW-Authenticate", 'Basic realm="fleetwatch"')
+            response.headers.add("WWW-Authenticate", 'Bearer realm="fleetwatch"')
             return response
         request[WHO] = who
     return await handler(request)

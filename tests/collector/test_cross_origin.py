@@ -20,13 +20,15 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Page
+from playwright.async_api import Browser, Page
+from playwright.async_api import Error as PlaywrightError
 
 from collector.app import build_app
 from collector.config import CollectorSettings, Config, DeviceConfig
 from collector.demo import free_port
 from collector.keys import STORE
 from collector.tickets.store import NewTicket, TicketQuery
+from probes.secret import Secret
 from tests.browser import screenshot
 
 
@@ -46,9 +48,12 @@ class Collector:
 
 
 @pytest.fixture()
-async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
+async def collector(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Collector]:
+    """The whole collector; ``@pytest.mark.token("x")`` sets ``collector.api_token``."""
+    mark = request.node.get_closest_marker("token")
+    token = Secret(mark.args[0]) if mark else None
     config = Config(path=tmp_path / "fleetwatch.yaml",
-                    collector=CollectorSettings(state_dir=tmp_path / "state"),
+                    collector=CollectorSettings(state_dir=tmp_path / "state", api_token=token),
                     devices=(DeviceConfig(name="p1", host="192.0.2.1", site="hq"),))
     app = build_app(config)
     port = free_port()
@@ -186,3 +191,32 @@ async def test_the_collectors_own_page_can_write(collector: Collector,
     assert total == 2 and state.startswith("acknowledged")
     assert any("looking at it" in line for line in timeline)
     assert json.dumps(timeline)  # readable as the API shows it
+
+
+@pytest.mark.token("browser-token")
+async def test_with_a_token_the_browser_asks_once_and_the_page_works(
+        collector: Collector, browser: Browser) -> None:
+    """``api_token`` set: a browser without it gets no page; answering the Basic prompt (any user,
+    the token as password) opens the page, and its buttons reach the API with the same
+    credentials, though the API is not under the page's path."""
+    context = await browser.new_context()  # no one to answer the prompt
+    try:
+        with pytest.raises(PlaywrightError, match="ERR_INVALID_AUTH_CREDENTIALS"):
+            await (await context.new_page()).goto(collector.url + "/tickets/1")
+    finally:
+        await context.close()
+    context = await browser.new_context(
+        http_credentials={"username": "dave", "password": "browser-token"})
+    page = await context.new_page()
+    try:
+        response = await page.goto(collector.url + "/tickets/1")
+        assert response is not None and response.status == 200
+        async with page.expect_navigation():  # act() reloads the page when the PATCH succeeds
+            await page.get_by_role("button", name="acknowledged").click()
+        await screenshot(page, "token-page-acknowledged")
+    finally:
+        await context.close()
+    _, state, _ = await collector.snapshot()
+    assert state.startswith("acknowledged")
+    assert ("PATCH", "/api/v1/tickets/1", 200) in collector.seen
+    assert ("GET", "/tickets/1", 401) in collector.seen
