@@ -268,7 +268,11 @@ def test_no_request_gets_a_5xx_and_stored_data_survives(live: Live) -> None:
         if os.environ.get("FUZZ_DEBUG") and status >= 400:
             print(status, body[:70])
         assert status != 0 or not valid, "the server hung up without an answer"
-        assert status < 500, (status, raw[:300], body[:300])
+        # 503 is the collector's state, not the input: this app runs with storage "none", so
+        # routes that need InfluxDB say so (supplies/pages). Anything else >= 500 is a bug.
+        assert status < 500 or (status == 503 and (method == "HEAD" or b"storage backend is "
+                                                   b"'none'" in body)), (
+            status, raw[:300], body[:300])
         path = raw.split(b" ", 2)[1]
         if valid and status >= 400 and method != "HEAD" and path.startswith(b"/api/"):
             assert json.loads(body)["error"], (raw[:300], body[:300])

@@ -19,9 +19,10 @@ from collector.config import EmailConfig, NotificationConfig, WebhookConfig
 from collector.demo import free_port
 from collector.faults.engine import FaultEngine
 from collector.notify.notifier import Notifier
-from collector.tickets.store import TicketStore
+from collector.tickets.store import NewTicket, TicketStore
 from tests.collector.conftest import Clock, printer
 from tests.collector.faults.test_engine import PRINTER, SETTINGS
+from tests.waiting import async_wait_until as until
 
 
 @dataclass
@@ -90,14 +91,6 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
         controller.stop()
 
 
-async def until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
 async def test_open_and_resolve_reach_webhook_and_mail(store: TicketStore, hook: Hook,
                                                       smtp: tuple[Mailbox, int]) -> None:
     box, port = smtp
@@ -155,7 +148,7 @@ async def test_webhook_permanent_refusal_is_not_retried(store: TicketStore, hook
     try:
         notifier.notify("opened", await _a_ticket(store))
         await until(lambda: notifier.stats.failed == 1)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # time passes: no retry of a permanent refusal
     finally:
         await notifier.stop()
     assert hook.attempts == 1 and not hook.received
@@ -187,6 +180,4 @@ async def test_a_failing_receiver_never_blocks_polling(store: TicketStore, hook:
 
 
 async def _a_ticket(store: TicketStore) -> Any:
-    from collector.tickets.store import NewTicket
-
     return await store.create(NewTicket(kind="manual", title="x"), by="t", at=1.0)
