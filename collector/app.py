@@ -22,6 +22,7 @@ from aiohttp import web
 from collector.config import CollectorSettings, Config
 from collector.faults.engine import FaultEngine
 from collector.keys import (
+    AUTHENTICATORS,
     CONFIG,
     ENGINE,
     HTTP,
@@ -53,7 +54,8 @@ from collector.uptime.store import UptimeStore
 from collector.web import fleet
 from collector.web import supplies as supplies_pages
 from collector.web import uptime as uptime_api
-from collector.web.errors import api_json_errors
+from collector.web.errors import api_json_errors, quiet_bad_requests
+from collector.web.middleware import request_guard, token_authenticator
 from probes import eventloop
 from probes.errors import FleetwatchError
 from probes.eventloop import loop_name
@@ -181,8 +183,17 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 def build_app(config: Config) -> web.Application:
     """The whole collector as an aiohttp app (not started). Creates the state directory."""
     config.collector.state_dir.mkdir(parents=True, exist_ok=True)
-    app = web.Application(middlewares=[api_json_errors])
+    quiet_bad_requests()
+    # api_json_errors outermost (its catch-all also covers the guard), then the one request gate
+    app = web.Application(middlewares=[api_json_errors, request_guard])
     app[CONFIG] = config
+    app[AUTHENTICATORS] = []
+    if config.collector.api_token is not None:
+        app[AUTHENTICATORS].append(token_authenticator)
+    else:
+        log.warning("collector.api_token is not set: anyone who can reach %s:%d can read and "
+                    "change tickets (cross-site writes are still refused)",
+                    config.collector.listen_host, config.collector.listen_port)
     app[SINKS] = []
     app[STATS] = {}
     state = StateCache(config.devices)

@@ -12,6 +12,8 @@ import pytest
 
 from collector.demo import Influxd, Snmpsim, VictoriaMetrics
 
+pytest_plugins = ["tests.browser"]  # the `browser` / `chromium_page` fixtures
+
 ROOT = Path(__file__).resolve().parents[1]
 HANDMADE = ROOT / "tests" / "fixtures" / "recordings"
 SHARED_DEVICES = Path(

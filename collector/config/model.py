@@ -682,8 +682,12 @@ class CollectorSettings:
                            "first polls are spread")
     sleep_grace: Duration = Field(
         default=300.0, ge=0, description="seconds a silent, previously-good printer is 'asleep?'")
-    api_token: OptSecret = Field(default=None, description="when set, POST/PATCH need "
-                                 "'Authorization: Bearer ...'")
+    api_token: OptSecret = Field(default=None, description="when set, every request needs "
+                                 "'Authorization: Bearer ...' (docs/api.md)")
+    allowed_hosts: Annotated[tuple[Host, ...], _EMPTY_LIST, AfterValidator(
+        lambda names: tuple(n.strip().lower() for n in names))] = Field(
+        default=(), description="names besides the listen address that a state-changing "
+        "request's Host/Origin may carry (docs/api.md)")
 
     @model_validator(mode="before")
     @classmethod

@@ -1,16 +1,15 @@
 """``/api/v1/tickets``: the queue over HTTP (its pages are :mod:`collector.tickets.pages`).
 
 Every error is JSON ``{"error": "..."}`` with a 4xx status: 400 bad input (JSON, unknown field,
-unknown state/kind/severity, bad paging), 401 missing/wrong token, 404 unknown ticket, 409 an
-illegal transition or a second unresolved ticket for the same key. Write methods (POST, PATCH)
-need ``Authorization: Bearer <token>`` when ``collector.api_token`` is set. ``by`` in a request
-body names who did it (default ``api``). The routes are documented in docs/tickets.md.
+unknown state/kind/severity, bad paging), 404 unknown ticket, 409 an illegal transition or a
+second unresolved ticket for the same key. Credentials, content type and where a write comes from
+(401, 403, 415) are checked before these handlers, by :mod:`collector.web.middleware`. ``by`` in
+a request body names who did it (default ``api``). The routes are documented in docs/tickets.md,
+the error rules in docs/api.md.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 import re
 import time
@@ -32,6 +31,7 @@ from collector.tickets.store import (
     TicketError,
     TicketQuery,
 )
+from collector.web.middleware import BadJson, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 class BadRequest(TicketError):
     status = 400
-
-
-class Unauthorized(TicketError):
-    status = 401
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -73,26 +69,11 @@ def json_errors(handler: Handler) -> Handler:
     return wrapped
 
 
-def _check_token(request: web.Request) -> None:
-    token = request.app[CONFIG].collector.api_token
-    if token is None:
-        return
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                              token.reveal().encode()):
-        raise Unauthorized("missing or wrong bearer token (Authorization: Bearer <token>)")
-
-
 async def _body(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
-    _check_token(request)
-    raw = await request.read()
     try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError) as err:
-        raise BadRequest(f"request body is not valid JSON: {err}") from err
-    if not isinstance(data, dict):
-        raise BadRequest("request body must be a JSON object")
+        data = await read_json_object(request)
+    except BadJson as err:
+        raise BadRequest(str(err)) from None
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise BadRequest(f"unknown field(s) {', '.join(unknown)} (allowed: "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import html
-import json
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +27,7 @@ from collector.supplies.report import (
     to_csv,
 )
 from collector.supplies.stock import StockError
+from collector.web.middleware import BadJson, read_json_object
 from collector.web.shell import page
 
 
@@ -110,11 +110,9 @@ async def stock_change(request: web.Request) -> web.Response:
     if stock is None:
         return _json_error(503, "the supplies engine is not running")
     try:
-        data = json.loads(await request.read() or b"{}")
-    except (ValueError, UnicodeDecodeError) as err:
-        return _json_error(400, f"request body is not valid JSON: {err}")
-    if not isinstance(data, dict):
-        return _json_error(400, "request body must be a JSON object")
+        data = await read_json_object(request)  # UTF-8, bounded depth (docs/api.md)
+    except BadJson as err:
+        return _json_error(400, str(err))
     unknown = sorted(set(data) - {"part", "add", "remove", "set", "by", "reason"})
     if unknown:
         return _json_error(400, f"unknown field(s) {', '.join(unknown)}")

@@ -101,7 +101,8 @@ async def test_routes_and_history(influxd: Influxd, tmp_path: Path) -> None:
                              ({"part": "X", "add": 1, "colour": "red"}, "unknown field")):
                 async with http.post(f"{base}/api/v1/supplies/stock", json=bad) as r:
                     assert r.status == 400 and why in (await r.json())["error"], bad
-            async with http.post(f"{base}/api/v1/supplies/stock", data=b"{not json") as r:
+            async with http.post(f"{base}/api/v1/supplies/stock", data=b"{not json",
+                                 headers={"Content-Type": "application/json"}) as r:
                 assert r.status == 400
             async with http.get(f"{base}/api/v1/supplies/stock") as r:
                 assert {"part": "CF258A", "quantity": 2}.items() <= (

@@ -38,6 +38,8 @@ class Server:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None
                                             else None)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         async with self.http.request(method, self.url + path, data=data, headers=headers) as r:
             text = await r.text()
             try:
@@ -91,13 +93,13 @@ async def test_manual_ticket_lifecycle(server: Server) -> None:
     status, body = await server.call("PATCH", f"/api/v1/tickets/{tid}", {"state": "resolved"})
     assert status == 200 and body["ticket"]["state"] == "resolved"
 
-    status, body = await server.call("GET", f"/api/v1/tickets/{tid}", token=None)
+    status, body = await server.call("GET", f"/api/v1/tickets/{tid}")
     assert status == 200
     assert [(e["kind"], e["by"]) for e in body["events"]] == [
         ("opened", "alice"), ("assigned", "bob"), ("state", "bob"), ("comment", "bob"),
         ("state", "api")]
     assert body["events_total"] == 5
-    status, body = await server.call("GET", f"/api/v1/tickets/{tid}?events=2", token=None)
+    status, body = await server.call("GET", f"/api/v1/tickets/{tid}?events=2")
     assert len(body["events"]) == 2 and body["events_total"] == 5
 
 
@@ -108,21 +110,21 @@ async def test_listing_filters_and_paging(server: Server) -> None:
                                      device="p1" if i % 2 else "p2",
                                      fault_key=f"k{i}" if i < 4 else None), by="x", at=float(i))
     await store.change(1, by="x", at=9.0, state="resolved")
-    status, body = await server.call("GET", "/api/v1/tickets?limit=3&offset=0", token=None)
+    status, body = await server.call("GET", "/api/v1/tickets?limit=3&offset=0")
     assert status == 200 and body["total"] == 7 and [t["title"] for t in body["tickets"]] == [
         "t6", "t5", "t4"]
-    status, body = await server.call("GET", "/api/v1/tickets?limit=3&offset=6", token=None)
+    status, body = await server.call("GET", "/api/v1/tickets?limit=3&offset=6")
     assert [t["title"] for t in body["tickets"]] == ["t0"]
     status, body = await server.call("GET", "/api/v1/tickets?state=unresolved&kind=fault"
-                                     "&device=p1&order=oldest", token=None)
+                                     "&device=p1&order=oldest")
     assert [t["title"] for t in body["tickets"]] == ["t1", "t3"]
-    status, body = await server.call("GET", "/api/v1/tickets?state=resolved,closed", token=None)
+    status, body = await server.call("GET", "/api/v1/tickets?state=resolved,closed")
     assert [t["title"] for t in body["tickets"]] == ["t0"]
 
 
 @pytest.mark.parametrize(("method", "path", "body", "raw", "token", "status", "message"), [
-    ("POST", "/api/v1/tickets", {"title": "x"}, None, None, 401, "bearer token"),
-    ("POST", "/api/v1/tickets", {"title": "x"}, None, "wrong", 401, "bearer token"),
+    ("POST", "/api/v1/tickets", {"title": "x"}, None, None, 401, "credentials"),
+    ("POST", "/api/v1/tickets", {"title": "x"}, None, "wrong", 401, "credentials"),
     ("POST", "/api/v1/tickets", None, b"{not json", TOKEN, 400, "not valid JSON"),
     ("POST", "/api/v1/tickets", None, b"[1, 2]", TOKEN, 400, "JSON object"),
     ("POST", "/api/v1/tickets", {"title": "x", "colour": "red"}, None, TOKEN, 400,
@@ -133,32 +135,32 @@ async def test_listing_filters_and_paging(server: Server) -> None:
      "unknown severity"),
     ("PATCH", "/api/v1/tickets/1", {"state": "done"}, None, TOKEN, 400, "unknown state"),
     ("PATCH", "/api/v1/tickets/1", {"by": "x"}, None, TOKEN, 400, "nothing to change"),
-    ("PATCH", "/api/v1/tickets/1", {"state": "closed"}, None, None, 401, "bearer token"),
+    ("PATCH", "/api/v1/tickets/1", {"state": "closed"}, None, None, 401, "credentials"),
     ("PATCH", "/api/v1/tickets/99", {"state": "closed"}, None, TOKEN, 404, "no ticket #99"),
     ("PATCH", "/api/v1/tickets/abc", {"state": "closed"}, None, TOKEN, 400, "positive integer"),
-    ("GET", "/api/v1/tickets/99", None, None, None, 404, "no ticket #99"),
-    ("GET", "/api/v1/tickets/0", None, None, None, 400, "positive integer"),
-    ("GET", "/api/v1/tickets?limit=0", None, None, None, 400, "limit must be between"),
-    ("GET", "/api/v1/tickets?limit=abc", None, None, None, 400, "limit must be an integer"),
-    ("GET", "/api/v1/tickets?limit=501", None, None, None, 400, "limit must be between"),
-    ("GET", "/api/v1/tickets?offset=-1", None, None, None, 400, "offset must be between"),
-    ("GET", "/api/v1/tickets?state=bogus", None, None, None, 400, "unknown state"),
-    ("GET", "/api/v1/tickets?colour=red", None, None, None, 400, "unknown query parameter"),
-    ("GET", "/api/v1/tickets?order=random", None, None, None, 400, "order must be"),
+    ("GET", "/api/v1/tickets/99", None, None, TOKEN, 404, "no ticket #99"),
+    ("GET", "/api/v1/tickets/0", None, None, TOKEN, 400, "positive integer"),
+    ("GET", "/api/v1/tickets?limit=0", None, None, TOKEN, 400, "limit must be between"),
+    ("GET", "/api/v1/tickets?limit=abc", None, None, TOKEN, 400, "limit must be an integer"),
+    ("GET", "/api/v1/tickets?limit=501", None, None, TOKEN, 400, "limit must be between"),
+    ("GET", "/api/v1/tickets?offset=-1", None, None, TOKEN, 400, "offset must be between"),
+    ("GET", "/api/v1/tickets?state=bogus", None, None, TOKEN, 400, "unknown state"),
+    ("GET", "/api/v1/tickets?colour=red", None, None, TOKEN, 400, "unknown query parameter"),
+    ("GET", "/api/v1/tickets?order=random", None, None, TOKEN, 400, "order must be"),
     ("POST", "/api/v1/tickets/1/comments", {"text": ""}, None, TOKEN, 400, "must not be empty"),
     ("POST", "/api/v1/tickets/42/comments", {"text": "hi"}, None, TOKEN, 404, "no ticket #42"),
     ("DELETE", "/api/v1/tickets/1", None, None, TOKEN, 405, "not allowed"),
-    ("GET", "/api/v1/tickets/99999999999999999999999", None, None, None, 400, "positive integer"),
+    ("GET", "/api/v1/tickets/99999999999999999999999", None, None, TOKEN, 400, "positive integer"),
     ("PATCH", "/api/v1/tickets/99999999999999999999999", {"state": "closed"}, None, TOKEN, 400,
      "positive integer"),
-    ("GET", "/api/v1/tickets/%C2%B2", None, None, None, 400, "positive integer"),
+    ("GET", "/api/v1/tickets/%C2%B2", None, None, TOKEN, 400, "positive integer"),
     ("POST", "/api/v1/tickets", None, b'{"title": "\\ud800"}', TOKEN, 400, "not valid Unicode"),
     ("POST", "/api/v1/tickets/1/comments", None, b'{"text": "a\\udfffb"}', TOKEN, 400,
      "not valid Unicode"),
     ("POST", "/api/v1/tickets", None, b'{"title": "' + b"x" * (3 << 20) + b'"}', TOKEN, 413,
      "body size"),
-    ("GET", "/api/v1/tickets/1/foo", None, None, None, 404, "Not Found"),
-    ("GET", "/api/v1/nothing-here", None, None, None, 404, "Not Found"),
+    ("GET", "/api/v1/tickets/1/foo", None, None, TOKEN, 404, "Not Found"),
+    ("GET", "/api/v1/nothing-here", None, None, TOKEN, 404, "Not Found"),
 ])
 async def test_bad_requests_get_json_errors(
     server: Server, method: str, path: str, body: Any, raw: bytes | None, token: str | None,
@@ -189,14 +191,18 @@ async def test_illegal_transition_and_second_open_ticket_are_conflicts(server: S
 async def test_pages_and_catalogue(server: Server) -> None:
     await server.app[STORE].create(NewTicket(kind="manual", title="<b>odd</b> title"),
                                    by="x", at=1.0)
+    # a browser's login prompt: any user name, the api_token as password
+    auth = {"Authorization": aiohttp.encode_basic_auth("anyone", TOKEN)}
     async with server.http.get(server.url + "/tickets") as r:
+        assert r.status == 401 and 'Basic realm="fleetwatch"' in r.headers["WWW-Authenticate"]
+    async with server.http.get(server.url + "/tickets", headers=auth) as r:
         page = await r.text()
         assert r.status == 200 and "&lt;b&gt;odd&lt;/b&gt;" in page
-    async with server.http.get(server.url + "/tickets/1") as r:
+    async with server.http.get(server.url + "/tickets/1", headers=auth) as r:
         assert r.status == 200 and "Timeline" in await r.text()
-    async with server.http.get(server.url + "/tickets/77") as r:
+    async with server.http.get(server.url + "/tickets/77", headers=auth) as r:
         assert r.status == 404
-    status, body = await server.call("GET", "/api/v1/faults", token=None)
+    status, body = await server.call("GET", "/api/v1/faults")
     codes = {f["code"] for f in body["faults"]}
     assert status == 200 and {"jammed", "unreachable", "reorder", "alert_cover"} <= codes
 
@@ -209,7 +215,8 @@ async def test_ticket_page_shows_why_it_was_held_and_who_is_behind(server: Serve
     await server.app[STORE].create(NewTicket(kind="fault", title="sw: Device unreachable",
                                              device="sw", fault_key="unreachable",
                                              details=details), by="fleetwatch", at=1.0)
-    async with server.http.get(server.url + "/tickets/1") as r:
+    async with server.http.get(server.url + "/tickets/1",
+                               headers={"Authorization": f"Bearer {TOKEN}"}) as r:
         page = await r.text()
     assert r.status == 200
     assert "Held back" in page and "maintenance window (printer swap)" in page
@@ -308,5 +315,5 @@ async def test_cli_against_a_wrong_server_is_one_line(server: Server, answer: by
 
 async def test_database_trouble_is_a_json_503(server: Server) -> None:
     await server.app[STORE].close()
-    status, body = await server.call("GET", "/api/v1/tickets", token=None)
+    status, body = await server.call("GET", "/api/v1/tickets")
     assert status == 503 and "ticket database unavailable" in body["error"]
