@@ -77,6 +77,12 @@ _AUTH_FAILURES = (
     errind.NotInTimeWindow,
 )
 RCVBUF_BYTES = 4 * 1024 * 1024  # FIELD-NOTES: 500 in-flight requests overflowed the default.
+# A walk that brings more rows than this has not ended (an agent whose walk never ends, with
+# OIDs that keep increasing): malformed_answer. The largest recording has 213 rows in the
+# columns a poll walks.
+MAX_WALK_ROWS = 5_000
+# error-status values defined by RFC 3416 (noError .. inconsistentName); others are not SNMP.
+MAX_ERROR_STATUS = 18
 # Distinct v1/v2c requests whose bytes are kept (a few per printer: its GETs and the steps of
 # its walks; a template is 100 to 700 bytes).
 REQUEST_CACHE_SIZE = 50_000
@@ -172,6 +178,8 @@ class SnmpClient:
         # (ip, port) → answers from there that pysnmp could not decode (it drops them silently,
         # so without this a device that answers garbage looks like one that does not answer)
         self.garbled: dict[tuple[str, int], int] = {}
+        # (ip, port) → why its last garbled answer was refused ("with the wrong request-id" ...)
+        self.garbled_reason: dict[tuple[str, int], str] = {}
         self.lean = lean
         self._request_cache_size = request_cache_size
         self._lean: LeanTransport | None = None
@@ -183,10 +191,12 @@ class SnmpClient:
 
     def _watch_parse_errors(self, engine: SnmpEngine) -> None:
         """Count undecodable answers per source address: pysnmp's own snmpInASNParseErrs
-        counter, read around each received message."""
+        counter (and snmpUnknownPDUHandlers: a PDU type a command generator has no use for, such
+        as a GetRequest in answer), read around each received message."""
         try:
-            (counter,) = engine.get_mib_builder().import_symbols("__SNMPv2-MIB",
-                                                                 "snmpInASNParseErrs")
+            builder = engine.get_mib_builder()
+            (counter,) = builder.import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs")
+            (unknown,) = builder.import_symbols("__SNMP-MPD-MIB", "snmpUnknownPDUHandlers")
             dispatcher = engine.message_dispatcher
             receive = dispatcher.receive_message
         except Exception as err:  # a pysnmp without these internals: no attribution, no harm
@@ -195,12 +205,17 @@ class SnmpClient:
 
         def counting(snmp_engine: Any, domain: Any, address: Any, whole: Any) -> Any:
             before = int(counter.syntax)
+            before_unknown = int(unknown.syntax)
             try:
                 return receive(snmp_engine, domain, address, whole)
             finally:
-                if int(counter.syntax) != before:
+                why = ("not with SNMP that could be decoded" if int(counter.syntax) != before
+                       else "with a PDU that is not a Response"
+                       if int(unknown.syntax) != before_unknown else None)
+                if why is not None:
                     key = (str(address[0]), int(address[1]))
                     self.garbled[key] = self.garbled.get(key, 0) + 1
+                    self.garbled_reason[key] = why
 
         dispatcher.receive_message = counting
 
@@ -230,7 +245,8 @@ class SnmpClient:
         async with self._lean_lock:
             if self._lean is None:
                 self._lean = await LeanTransport.create(self.garbled, RCVBUF_BYTES,
-                                                        self._request_cache_size)
+                                                        self._request_cache_size,
+                                                        self.garbled_reason)
             return self._lean
 
     def _uses_lean(self, target: SnmpTarget) -> bool:
@@ -315,9 +331,21 @@ class SnmpClient:
     async def _request(
         self, op: str, target: SnmpTarget, oids: Sequence[str], cost: Cost, max_rep: int = 0
     ) -> tuple[int, int, list[tuple[str, Any]]]:
-        """One request with our retries. Returns (errorStatus, errorIndex, varbinds)."""
+        """One request with our retries. Returns (errorStatus, errorIndex, varbinds). An
+        error-status outside RFC 3416's 0..18 raises SnmpError("malformed_answer")."""
         if self._uses_lean(target):
-            return await self._lean_request(op, target, oids, cost, max_rep)
+            answer = await self._lean_request(op, target, oids, cost, max_rep)
+        else:
+            answer = await self._engine_request(op, target, oids, cost, max_rep)
+        if not 0 <= answer[0] <= MAX_ERROR_STATUS:
+            raise SnmpError("malformed_answer", f"{target.host}:{target.port} answered with "
+                            f"error-status {answer[0]}, which SNMP does not define")
+        return answer
+
+    async def _engine_request(
+        self, op: str, target: SnmpTarget, oids: Sequence[str], cost: Cost, max_rep: int
+    ) -> tuple[int, int, list[tuple[str, Any]]]:
+        """_request through pysnmp's engine (SNMPv3, and v1/v2c with ``lean=False``)."""
         auth, transport, context = await self._prepare(target)
         varbinds = [_object_type(oid) for oid in oids]
         source = (str(transport.transport_address[0]), int(transport.transport_address[1]))
@@ -375,8 +403,9 @@ class SnmpClient:
         """Every attempt went unanswered: malformed_answer if the source sent something that
         could not be decoded meanwhile, else a timeout."""
         if self.garbled.get(source, 0) > garbled:
+            why = self.garbled_reason.get(source, "not with SNMP that could be decoded")
             raise SnmpError("malformed_answer", f"{target.host}:{target.port} answered, but "
-                            "not with SNMP that could be decoded")
+                            f"{why}")
         tries = target.retries + 1
         raise SnmpTimeout(
             f"no answer from {target.host}:{target.port} ({tries} × {target.timeout:g} s; "
@@ -438,6 +467,9 @@ class SnmpClient:
         v1 = target.credentials.version == "1"
         max_rep = max(1, repetitions)
         while pending:
+            if len(out) > MAX_WALK_ROWS:
+                raise SnmpError("malformed_answer", f"{target.host}:{target.port}: the walk did "
+                                f"not end after {MAX_WALK_ROWS:,} rows")
             cols = list(pending)
             request = [pending[c] for c in cols]
             if v1:
@@ -465,11 +497,15 @@ class SnmpClient:
                 if col in done:
                     continue
                 last = pending[col]
-                if (
-                    not oid.startswith(col + ".")
-                    or isinstance(value, rfc1905.EndOfMibView)
-                    or _oid_key(oid) <= _oid_key(last)
-                ):
+                if isinstance(value, rfc1905.EndOfMibView):
+                    done.add(col)
+                    continue
+                if _oid_key(oid) <= _oid_key(last):
+                    # GETNEXT/GETBULK answer with a later OID (RFC 3416 4.2.2), always: a
+                    # repeated or backwards one would loop or hide rows.
+                    raise SnmpError("malformed_answer", f"{target.host}:{target.port}: the walk "
+                                    f"of {col} went from {last} to {oid}, not forward")
+                if not oid.startswith(col + "."):
                     done.add(col)
                     continue
                 pending[col] = oid
