@@ -211,10 +211,10 @@ class FuzzAgent(asyncio.DatagramProtocol):
             return oid, value
         rng = self._rng
         if self.mode == "huge_int":
+            counter: Any = getattr(mod, "Counter32", None) or mod.Counter  # v2c, v1 names
             return oid, rng.choice((mod.Integer(2**31 - 1), mod.Integer(-(2**31)),
                                     mod.Integer(rng.randint(-(2**31), 2**31 - 1)),
-                                    getattr(mod, "Counter32", getattr(mod, "Counter", None))(
-                                        2**32 - 1)))
+                                    counter(2**32 - 1)))
         # wrong_type
         if isinstance(value, univ.Integer) and value.tagSet == univ.Integer.tagSet:
             # INTEGER → something else
