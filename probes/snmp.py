@@ -85,6 +85,7 @@ RCVBUF_BYTES = 4 * 1024 * 1024  # FIELD-NOTES: 500 in-flight requests overflowed
 # columns a poll walks; a v1 walk (GETNEXT, one row per column per request) reaches the cap in
 # about 70 requests.
 MAX_WALK_ROWS = 2_000
+_REPORT = 0xA8  # the Report PDU tag
 # error-status values defined by RFC 3416 (noError .. inconsistentName); others are not SNMP.
 MAX_ERROR_STATUS = 18
 # Distinct v1/v2c requests whose bytes are kept (a few per printer: its GETs and the steps of
@@ -216,6 +217,12 @@ class SnmpClient:
             before = int(counter.syntax)
             before_unknown = int(unknown.syntax)
             key = (str(address[0]), int(address[1]))
+            header = _v1v2c_header(bytes(whole))
+            if header is not None and header[0] == _REPORT:
+                # pysnmp takes a Report for an answer (a response-class PDU in SNMPv3); in
+                # v1/v2c it is none: never handed over
+                self._garble(key, "with a Report PDU, not a Response")
+                return b""
             try:
                 return receive(snmp_engine, domain, address, whole)
             finally:
@@ -224,11 +231,7 @@ class SnmpClient:
                        if int(unknown.syntax) != before_unknown
                        else self._strange_request_id(key, bytes(whole)))
                 if why is not None:
-                    self.garbled[key] = self.garbled.get(key, 0) + 1
-                    self.garbled_reason[key] = why
-                    for waiter in self._engine_waiters.get(key, ()):
-                        if not waiter.done():
-                            waiter.set_result(None)
+                    self._garble(key, why)
 
         dispatcher.receive_message = counting
 
@@ -329,6 +332,15 @@ class SnmpClient:
         self._prepared[target] = prepared
         return prepared
 
+    def _garble(self, source: tuple[str, int], why: str) -> None:
+        """Engine path: count a garbled answer of ``source`` and end the attempts waiting on
+        it."""
+        self.garbled[source] = self.garbled.get(source, 0) + 1
+        self.garbled_reason[source] = why
+        for waiter in self._engine_waiters.get(source, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
     def _strange_request_id(self, source: tuple[str, int], message: bytes) -> str | None:
         """The reason to count a v1/v2c Response from ``source`` as garbled: its request-id was
         never sent there lately (a late or duplicate answer's was; pysnmp drops both unseen).
@@ -356,8 +368,9 @@ class SnmpClient:
         sent = self._engine_sent
 
         def sending(message: Any, address: Any) -> Any:
-            rid = _v1v2c_request_id(bytes(message))
-            if rid is not None:
+            header = _v1v2c_header(bytes(message))
+            if header is not None:
+                rid = header[1]
                 if len(sent) >= RECENT_IDS:
                     for old in list(itertools.islice(sent, RECENT_IDS // 2)):
                         del sent[old]
@@ -592,9 +605,9 @@ class SnmpClient:
                 max_rep = max(1, len(vbs) // max(1, len(cols)))
 
 
-def _v1v2c_request_id(data: bytes) -> int | None:
-    """The request-id of an encoded v1/v2c message (None for SNMPv3, which has none in clear,
-    or for bytes that do not parse)."""
+def _v1v2c_header(data: bytes) -> tuple[int, int] | None:
+    """(PDU tag, request-id) of an encoded v1/v2c message (None for SNMPv3, which has no
+    request-id in clear, or for bytes that do not parse)."""
     try:
         end = len(data)
         _, i = ber._length(data, 1, end)
@@ -602,11 +615,12 @@ def _v1v2c_request_id(data: bytes) -> int | None:
             return None
         i += 3
         n, i = ber._length(data, i + 1, end)  # community
+        tag = data[i + n]
         _, i = ber._length(data, i + n + 1, end)  # the PDU
         if data[i] != 0x02:
             return None
         n, i = ber._length(data, i + 1, end)
-        return int.from_bytes(data[i:i + n], "big", signed=True)
+        return tag, int.from_bytes(data[i:i + n], "big", signed=True)
     except (ber.Refused, IndexError):
         return None
 

@@ -77,6 +77,9 @@ class FuzzAgent(asyncio.DatagramProtocol):
     seed: int = 0
     requests: int = 0
     sent: int = 0
+    # the PDU tags ``wrong_pdu`` picks from (GetRequest, GetNext, Set, v1 Trap, GetBulk, Inform,
+    # v2 Trap, Report)
+    pdu_tags: tuple[int, ...] = (0xA0, 0xA1, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8)
     transport: asyncio.DatagramTransport | None = None
     _rows: dict[int, list[tuple[str, Any]]] = field(default_factory=dict)
     _rng: random.Random = field(default_factory=random.Random)
@@ -141,8 +144,7 @@ class FuzzAgent(asyncio.DatagramProtocol):
         if garble and self.mode == "huge_int" and self._rng.random() < 0.3:
             reply = _nine_octet_integer(reply)
         if garble and self.mode == "wrong_pdu":
-            reply = _retag(reply, self._rng.choice((0xA0, 0xA1, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7,
-                                                    0xA8)))
+            reply = _retag(reply, self._rng.choice(self.pdu_tags))
         elif garble and self.mode == "truncate":
             reply = reply[:self._rng.randrange(len(reply))]
         elif garble and self.mode == "bitflip":

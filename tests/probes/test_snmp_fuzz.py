@@ -206,3 +206,23 @@ async def test_garbled_values_never_read_healthier(fuzz: tuple[FuzzAgent, int], 
     finally:
         client.close()
     assert "parse_error" in seen or mode == "oversized", seen
+
+
+@pytest.mark.parametrize("tag", [0xA0, 0xA3, 0xA4, 0xA7, 0xA8],
+                         ids=["get", "set", "v1trap", "v2trap", "report"])
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "engine"])
+async def test_every_pdu_but_a_response_is_malformed(fuzz: tuple[FuzzAgent, int], tag: int,
+                                                     lean: bool) -> None:
+    """pysnmp's engine takes a Report for an answer (a response-class PDU in SNMPv3): over
+    v2c the client refuses it before the engine sees it."""
+    agent, port = fuzz
+    agent.configure("wrong_pdu", 0, 1.0)
+    agent.pdu_tags = (tag,)
+    client = await SnmpClient.create(lean=lean)
+    try:
+        reading = await PrinterProbe(client).collect(
+            SnmpTarget("127.0.0.1", port, timeout=TIMEOUT, retries=RETRIES))
+    finally:
+        client.close()
+        agent.pdu_tags = FuzzAgent.pdu_tags
+    assert reading.result == "malformed_answer", reading.error
