@@ -70,11 +70,11 @@ def encode_request(version: int, community: bytes, op: str, oids: Sequence[str],
     mod.apiMessage.set_community(msg, mod.OctetString(community))
     mod.apiMessage.set_pdu(msg, pdu)
     data: bytes = encoder.encode(msg)
-    slot = request_id_slot(data)
+    slot = _request_id_slot(data)
     return data[:slot], data[slot + 4:]
 
 
-def request_id_slot(data: bytes) -> int:
+def _request_id_slot(data: bytes) -> int:
     """Offset of the request-id's 4 content octets in an encoded request message."""
     end = len(data)
     _, i = ber._length(data, 1, end)  # message SEQUENCE
