@@ -465,6 +465,34 @@ def printer_faults(rows: Rows) -> tuple[frozenset[str] | None, str | None]:
     return frozenset(faults), first_hex
 
 
+def mistyped(rows: Rows) -> tuple[str, ...]:
+    """One line per value that does not decode as its column's type, among the columns that
+    decide a status (``mib.INTEGER_COLUMNS``, and hrPrinterDetectedErrorState: an OCTET STRING,
+    or the INTEGER some agents send, see :func:`error_octets`). Empty for a well-typed answer.
+    Such a value is never read as data: a reading with one is ``parse_error``, status unknown."""
+    found = []
+    prefixes = tuple(c + "." for c in mib.INTEGER_COLUMNS)
+    error_prefix = mib.HR_PRINTER_ERROR_STATE + "."
+    for oid, value in rows.items():
+        if oid.startswith(error_prefix):
+            if error_octets(value) is None:
+                found.append(f"{oid}: hrPrinterDetectedErrorState is {_kind(value)}, not an "
+                             "OCTET STRING")
+        elif oid.startswith(prefixes) and type(value) is not int:
+            found.append(f"{oid}: {_kind(value)} where the column is an INTEGER")
+    return tuple(sorted(found))
+
+
+def _kind(value: Value | None) -> str:
+    if isinstance(value, bytes):
+        return f"an OCTET STRING of {len(value)} octets"
+    if isinstance(value, str):
+        return "an OBJECT IDENTIFIER"
+    if isinstance(value, int):
+        return f"the INTEGER {value}"
+    return "NULL"
+
+
 # --- overall status ----------------------------------------------------------------------------
 def fault_severity(fault: str, device_status: str | None) -> str:
     """How bad one decoded error bit is, given the printer's own hrDeviceStatus (see

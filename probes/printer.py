@@ -67,11 +67,14 @@ class PrinterProbe:
         deadline: float | None = None,
     ) -> Reading:
         """One poll. ``deadline``: seconds the whole poll may take, all requests and retries
-        included (None: only the target's per-request timeouts bound it)."""
+        included (None: :func:`poll_deadline` of the target). Whatever the agent sends, the poll
+        ends by then."""
         name = device or target.host
         cost = Cost()
         started = time.perf_counter()
         known = None if full else self._known.get(target)
+        if deadline is None:
+            deadline = poll_deadline(target)
         try:
             async with asyncio.timeout(deadline):
                 rows, walked = await self._ask(target, known, cost)
@@ -150,11 +153,22 @@ class PrinterProbe:
             faults=faults, device_status=device_status, alerts=alerts, supplies=supplies,
             trays=trays,
         )
+        result: Result = "ok"
+        error = None
+        wrong = parsing.mistyped(rows)
+        if wrong:
+            # A garbled value may hide a fault: never read healthier than unknown.
+            result, status = "parse_error", "unknown"
+            error = f"parse_error: {wrong[0]}" + (f" (and {len(wrong) - 1} more)"
+                                                   if len(wrong) > 1 else "")
+            problems = (*wrong, *problems)
         return Reading(
             device=device,
             host=host,
             probe=self.name,
             reachable=True,
+            result=result,
+            error=error,
             status=status,
             identity=parsing.parse_identity(rows),
             uptime_seconds=parsing.uptime_seconds(rows),
@@ -194,6 +208,18 @@ class PrinterSettings(ProbeSettings):
     full_every: int = Field(10, ge=1, description="walk the static columns (names, capacities, "
                             "serial) every this many polls; the polls between read levels and "
                             "status only")
+
+
+# A poll without a configured deadline (``fleetwatch check``) may take as long as this many
+# requests that each use all their tries: the GET of the scalars, the walk, and one spare.
+POLL_REQUESTS = 3
+
+
+def poll_deadline(target: SnmpTarget) -> float:
+    """The deadline of a poll that was given none: ``timeout × (retries + 1) × POLL_REQUESTS``.
+    A dead device ends sooner (its first request's tries); an agent that keeps answering (a
+    walk that never ends, slow answers) is cut here."""
+    return target.timeout * (target.retries + 1) * POLL_REQUESTS
 
 
 def snmp_deadline(settings: ProbeSettings, target: SnmpTarget) -> float:

@@ -69,6 +69,16 @@ DYNAMIC_ROW_COLUMNS: Final = (
     f"{PRT_INPUT_ENTRY}.{IN_LEVEL}",
 )
 ALERT_COLUMN_OIDS: Final = tuple(f"{PRT_ALERT_ENTRY}.{c}" for c in ALERT_COLUMNS)
+# The walked columns whose SYNTAX is an INTEGER, Counter32 or enumeration (RFC 2790, RFC 3805)
+# and whose values decide a status: one of another type is a garbled answer, never a value.
+INTEGER_COLUMNS: Final = (
+    HR_DEVICE_STATUS,
+    HR_PRINTER_STATUS,
+    PRT_MARKER_LIFE_COUNT,
+    *(f"{PRT_SUPPLIES_ENTRY}.{c}" for c in (SUP_CLASS, SUP_TYPE, SUP_UNIT, SUP_MAX, SUP_LEVEL)),
+    *(f"{PRT_INPUT_ENTRY}.{c}" for c in (IN_TYPE, IN_MAX, IN_LEVEL)),
+    *(f"{PRT_ALERT_ENTRY}.{c}" for c in (AL_SEVERITY, AL_GROUP, AL_CODE)),
+)
 DYNAMIC_COLUMNS: Final = (*DYNAMIC_ROW_COLUMNS, *ALERT_COLUMN_OIDS)
 
 # --- enumerations ------------------------------------------------------------------------------

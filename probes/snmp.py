@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import itertools
 import logging
 import socket
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from pyasn1.type import univ
+from pysnmp.carrier.error import CarrierError
 from pysnmp.entity import config as engine_config
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
@@ -39,8 +41,9 @@ from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 from pysnmp.proto import errind, rfc1905
 from pysnmp.proto.error import PySnmpError
 
+from probes import ber
 from probes.errors import SnmpAuthError, SnmpError, SnmpTimeout
-from probes.lean import LeanTransport
+from probes.lean import RECENT_IDS, LeanTransport
 from probes.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,14 @@ _AUTH_FAILURES = (
     errind.NotInTimeWindow,
 )
 RCVBUF_BYTES = 4 * 1024 * 1024  # FIELD-NOTES: 500 in-flight requests overflowed the default.
+# A walk that brings more rows than this has not ended (an agent whose walk never ends, with
+# OIDs that keep increasing): malformed_answer. The largest recording has 213 rows in the
+# columns a poll walks; a v1 walk (GETNEXT, one row per column per request) reaches the cap in
+# about 70 requests.
+MAX_WALK_ROWS = 2_000
+_REPORT = 0xA8  # the Report PDU tag
+# error-status values defined by RFC 3416 (noError .. inconsistentName); others are not SNMP.
+MAX_ERROR_STATUS = 18
 # Distinct v1/v2c requests whose bytes are kept (a few per printer: its GETs and the steps of
 # its walks; a template is 100 to 700 bytes).
 REQUEST_CACHE_SIZE = 50_000
@@ -169,9 +180,16 @@ class SnmpClient:
         self._engine = engine
         self._prepared: dict[SnmpTarget, tuple[Any, Any, Any]] = {}
         self._rcvbuf_set = False
+        self._watched = False
+        # engine path: (ip, port, request-id) of requests sent lately, and the attempts waiting
+        # on each address (ended at once by a garbled answer from it, as on the lean path)
+        self._engine_sent: dict[tuple[str, int, int], None] = {}
+        self._engine_waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
         # (ip, port) → answers from there that pysnmp could not decode (it drops them silently,
         # so without this a device that answers garbage looks like one that does not answer)
         self.garbled: dict[tuple[str, int], int] = {}
+        # (ip, port) → why its last garbled answer was refused ("with the wrong request-id" ...)
+        self.garbled_reason: dict[tuple[str, int], str] = {}
         self.lean = lean
         self._request_cache_size = request_cache_size
         self._lean: LeanTransport | None = None
@@ -183,10 +201,12 @@ class SnmpClient:
 
     def _watch_parse_errors(self, engine: SnmpEngine) -> None:
         """Count undecodable answers per source address: pysnmp's own snmpInASNParseErrs
-        counter, read around each received message."""
+        counter (and snmpUnknownPDUHandlers: a PDU type a command generator has no use for, such
+        as a GetRequest in answer), read around each received message."""
         try:
-            (counter,) = engine.get_mib_builder().import_symbols("__SNMPv2-MIB",
-                                                                 "snmpInASNParseErrs")
+            builder = engine.get_mib_builder()
+            (counter,) = builder.import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs")
+            (unknown,) = builder.import_symbols("__SNMP-MPD-MIB", "snmpUnknownPDUHandlers")
             dispatcher = engine.message_dispatcher
             receive = dispatcher.receive_message
         except Exception as err:  # a pysnmp without these internals: no attribution, no harm
@@ -195,12 +215,23 @@ class SnmpClient:
 
         def counting(snmp_engine: Any, domain: Any, address: Any, whole: Any) -> Any:
             before = int(counter.syntax)
+            before_unknown = int(unknown.syntax)
+            key = (str(address[0]), int(address[1]))
+            header = _v1v2c_header(bytes(whole))
+            if header is not None and header[0] == _REPORT:
+                # pysnmp takes a Report for an answer (a response-class PDU in SNMPv3); in
+                # v1/v2c it is none: never handed over
+                self._garble(key, "with a Report PDU, not a Response")
+                return b""
             try:
                 return receive(snmp_engine, domain, address, whole)
             finally:
-                if int(counter.syntax) != before:
-                    key = (str(address[0]), int(address[1]))
-                    self.garbled[key] = self.garbled.get(key, 0) + 1
+                why = ("not with SNMP that could be decoded" if int(counter.syntax) != before
+                       else "with a PDU that is not a Response"
+                       if int(unknown.syntax) != before_unknown
+                       else self._strange_request_id(key, bytes(whole)))
+                if why is not None:
+                    self._garble(key, why)
 
         dispatcher.receive_message = counting
 
@@ -230,7 +261,8 @@ class SnmpClient:
         async with self._lean_lock:
             if self._lean is None:
                 self._lean = await LeanTransport.create(self.garbled, RCVBUF_BYTES,
-                                                        self._request_cache_size)
+                                                        self._request_cache_size,
+                                                        self.garbled_reason)
             return self._lean
 
     def _uses_lean(self, target: SnmpTarget) -> bool:
@@ -295,15 +327,69 @@ class SnmpClient:
         # Register the target in the engine now: pysnmp would do it at the first request, under
         # traffic, where it is slow (FIELD-NOTES; first cycle of 1,000 printers 38 s → 26 s).
         LCD.configure(self._engine, auth, transport, context.contextName)
+        self._watch_transport()
         prepared = (auth, transport, context)
         self._prepared[target] = prepared
         return prepared
 
+    def _garble(self, source: tuple[str, int], why: str) -> None:
+        """Engine path: count a garbled answer of ``source`` and end the attempts waiting on
+        it."""
+        self.garbled[source] = self.garbled.get(source, 0) + 1
+        self.garbled_reason[source] = why
+        for waiter in self._engine_waiters.get(source, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _strange_request_id(self, source: tuple[str, int], message: bytes) -> str | None:
+        """The reason to count a v1/v2c Response from ``source`` as garbled: its request-id was
+        never sent there lately (a late or duplicate answer's was; pysnmp drops both unseen).
+        None for anything else, and for a source we sent nothing to."""
+        try:
+            _, _, _, rid, _ = ber.read_header(message)
+        except ber.Refused:
+            return None
+        if (source[0], source[1], rid) in self._engine_sent:
+            return None
+        if source not in self._engine_waiters:
+            return None
+        return "with a request-id it was never sent"
+
+    def _watch_transport(self) -> None:
+        """Once the engine has its UDP transport: note the request-id of each v1/v2c request
+        it sends (for :meth:`_strange_request_id`)."""
+        if self._watched:
+            return
+        transport = engine_config.get_transport(self._engine, UdpTransportTarget.TRANSPORT_DOMAIN)
+        send = getattr(transport, "send_message", None)
+        if send is None:
+            return
+        self._watched = True
+        sent = self._engine_sent
+
+        def sending(message: Any, address: Any) -> Any:
+            header = _v1v2c_header(bytes(message))
+            if header is not None:
+                rid = header[1]
+                if len(sent) >= RECENT_IDS:
+                    for old in list(itertools.islice(sent, RECENT_IDS // 2)):
+                        del sent[old]
+                sent[(str(address[0]), int(address[1]), rid)] = None
+            return send(message, address)
+
+        transport.send_message = sending
+
     def _grow_rcvbuf(self) -> None:
+        """Once, on the engine's UDP transport: a 4 MiB receive buffer, and answers that arrive
+        after :meth:`close` dropped quietly (pysnmp queues each datagram with ``call_soon``; one
+        queued when the dispatcher closes raised CarrierError "Unregistered transport" with a
+        traceback on stderr: a duplicated answer at the end of ``fleetwatch check``)."""
         if self._rcvbuf_set:
             return
         try:
             transport = engine_config.get_transport(self._engine, UdpTransportTarget.TRANSPORT_DOMAIN)
+            if transport is not None and transport._callback_function is not None:
+                transport._callback_function = _after_close_quiet(transport._callback_function)
             sock = transport.transport.get_extra_info("socket") if transport else None
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
@@ -315,9 +401,21 @@ class SnmpClient:
     async def _request(
         self, op: str, target: SnmpTarget, oids: Sequence[str], cost: Cost, max_rep: int = 0
     ) -> tuple[int, int, list[tuple[str, Any]]]:
-        """One request with our retries. Returns (errorStatus, errorIndex, varbinds)."""
+        """One request with our retries. Returns (errorStatus, errorIndex, varbinds). An
+        error-status outside RFC 3416's 0..18 raises SnmpError("malformed_answer")."""
         if self._uses_lean(target):
-            return await self._lean_request(op, target, oids, cost, max_rep)
+            answer = await self._lean_request(op, target, oids, cost, max_rep)
+        else:
+            answer = await self._engine_request(op, target, oids, cost, max_rep)
+        if not 0 <= answer[0] <= MAX_ERROR_STATUS:
+            raise SnmpError("malformed_answer", f"{target.host}:{target.port} answered with "
+                            f"error-status {answer[0]}, which SNMP does not define")
+        return answer
+
+    async def _engine_request(
+        self, op: str, target: SnmpTarget, oids: Sequence[str], cost: Cost, max_rep: int
+    ) -> tuple[int, int, list[tuple[str, Any]]]:
+        """_request through pysnmp's engine (SNMPv3, and v1/v2c with ``lean=False``)."""
         auth, transport, context = await self._prepare(target)
         varbinds = [_object_type(oid) for oid in oids]
         source = (str(transport.transport_address[0]), int(transport.transport_address[1]))
@@ -326,22 +424,35 @@ class SnmpClient:
             if attempt:
                 cost.retries += 1
             cost.pdus += 1
+            if op == "get":
+                call = get_cmd(self._engine, auth, transport, context, *varbinds,
+                               lookupMib=False)
+            elif op == "next":
+                call = next_cmd(self._engine, auth, transport, context, *varbinds,
+                                lookupMib=False)
+            else:
+                call = bulk_cmd(self._engine, auth, transport, context, 0, max_rep, *varbinds,
+                                lookupMib=False)
+            task = asyncio.ensure_future(call)
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            waiters = self._engine_waiters.setdefault(source, set())
+            waiters.add(waiter)
             try:
                 async with asyncio.timeout(target.timeout + 1.0):
-                    if op == "get":
-                        result = await get_cmd(self._engine, auth, transport, context,
-                                               *varbinds, lookupMib=False)
-                    elif op == "next":
-                        result = await next_cmd(self._engine, auth, transport, context,
-                                                *varbinds, lookupMib=False)
-                    else:
-                        result = await bulk_cmd(self._engine, auth, transport, context, 0,
-                                                max_rep, *varbinds, lookupMib=False)
+                    await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+                if not task.done():  # a garbled answer came from the target: next attempt
+                    continue
+                result = task.result()
             except TimeoutError:
                 continue
             except PySnmpError as err:
                 raise SnmpError("snmp_error", str(err)) from err
             finally:
+                if not task.done():
+                    task.cancel()
+                waiters.discard(waiter)
+                if not waiters:
+                    self._engine_waiters.pop(source, None)
                 self._grow_rcvbuf()
             error_indication, error_status, error_index, vbs = result
             if error_indication:
@@ -375,8 +486,9 @@ class SnmpClient:
         """Every attempt went unanswered: malformed_answer if the source sent something that
         could not be decoded meanwhile, else a timeout."""
         if self.garbled.get(source, 0) > garbled:
+            why = self.garbled_reason.get(source, "not with SNMP that could be decoded")
             raise SnmpError("malformed_answer", f"{target.host}:{target.port} answered, but "
-                            "not with SNMP that could be decoded")
+                            f"{why}")
         tries = target.retries + 1
         raise SnmpTimeout(
             f"no answer from {target.host}:{target.port} ({tries} × {target.timeout:g} s; "
@@ -438,6 +550,9 @@ class SnmpClient:
         v1 = target.credentials.version == "1"
         max_rep = max(1, repetitions)
         while pending:
+            if len(out) > MAX_WALK_ROWS:
+                raise SnmpError("malformed_answer", f"{target.host}:{target.port}: the walk did "
+                                f"not end after {MAX_WALK_ROWS:,} rows")
             cols = list(pending)
             request = [pending[c] for c in cols]
             if v1:
@@ -465,11 +580,15 @@ class SnmpClient:
                 if col in done:
                     continue
                 last = pending[col]
-                if (
-                    not oid.startswith(col + ".")
-                    or isinstance(value, rfc1905.EndOfMibView)
-                    or _oid_key(oid) <= _oid_key(last)
-                ):
+                if isinstance(value, rfc1905.EndOfMibView):
+                    done.add(col)
+                    continue
+                if _oid_key(oid) <= _oid_key(last):
+                    # GETNEXT/GETBULK answer with a later OID (RFC 3416 4.2.2), always: a
+                    # repeated or backwards one would loop or hide rows.
+                    raise SnmpError("malformed_answer", f"{target.host}:{target.port}: the walk "
+                                    f"of {col} went from {last} to {oid}, not forward")
+                if not oid.startswith(col + "."):
                     done.add(col)
                     continue
                 pending[col] = oid
@@ -484,6 +603,39 @@ class SnmpClient:
             if not v1 and len(vbs) < len(cols) * max_rep:
                 # The agent truncated the answer to fit its message size: ask for less.
                 max_rep = max(1, len(vbs) // max(1, len(cols)))
+
+
+def _v1v2c_header(data: bytes) -> tuple[int, int] | None:
+    """(PDU tag, request-id) of an encoded v1/v2c message (None for SNMPv3, which has no
+    request-id in clear, or for bytes that do not parse)."""
+    try:
+        end = len(data)
+        _, i = ber._length(data, 1, end)
+        if data[i:i + 2] != b"\x02\x01" or data[i + 2] not in (0, 1):
+            return None
+        i += 3
+        n, i = ber._length(data, i + 1, end)  # community
+        tag = data[i + n]
+        _, i = ber._length(data, i + n + 1, end)  # the PDU
+        if data[i] != 0x02:
+            return None
+        n, i = ber._length(data, i + 1, end)
+        return tag, int.from_bytes(data[i:i + n], "big", signed=True)
+    except (ber.Refused, IndexError):
+        return None
+
+
+def _after_close_quiet(deliver: Any) -> Any:
+    """pysnmp's per-datagram callback, minus the CarrierError of a datagram delivered after its
+    transport was unregistered (the client closed): such an answer has nobody to go to."""
+    def guarded(*args: Any) -> Any:
+        try:
+            return deliver(*args)
+        except CarrierError as err:
+            log.debug("SNMP answer after close dropped: %s", err)
+            return None
+
+    return guarded
 
 
 @functools.lru_cache(maxsize=65536)

@@ -113,4 +113,12 @@ def run_check(args: argparse.Namespace) -> int:
         print(json_safe(json.dumps(check_json(reading), ensure_ascii=False)))
     else:
         print(render(reading))
+    return exit_code(reading)
+
+
+def exit_code(reading: Reading) -> int:
+    """The Nagios code of a reading: 3 (unknown) whenever the poll did not end ``ok`` (a
+    malformed answer, a value of the wrong type, a timeout ...), else by its status."""
+    if reading.result != "ok":
+        return 3
     return EXIT_CODES.get(reading.status, 3)

@@ -193,11 +193,10 @@ async def test_duplicate_answer_is_dropped(client: SnmpClient, agent: tuple[Agen
     assert transport.dropped == dropped + 1 and cost.pdus == 1
 
 
-@pytest.mark.parametrize("what", ["wrong_id", "elsewhere", "wrong_community"])
-async def test_strangers_answers_are_not_taken(client: SnmpClient, agent: tuple[Agent, int],
-                                               what: str) -> None:
+async def test_strangers_answers_are_not_taken(client: SnmpClient, agent: tuple[Agent, int]
+                                               ) -> None:
     proto, port = agent
-    proto.plan = lambda n: what
+    proto.plan = lambda n: "elsewhere"
     assert client.transport is not None
     dropped = client.transport.dropped
     cost = Cost()
@@ -205,6 +204,25 @@ async def test_strangers_answers_are_not_taken(client: SnmpClient, agent: tuple[
         await client.get(target(port, timeout=0.1), ["1.3.6.1.2.1.1.3.0"], cost)
     assert client.transport.dropped == dropped + 2 and cost.pdus == 2
     assert not client.garbled
+
+
+@pytest.mark.parametrize(("what", "why"), [("wrong_id", "request-id it was never sent"),
+                                           ("wrong_community", "another SNMP version or community")])
+async def test_wrong_answers_of_the_agent_are_malformed_not_a_timeout(
+        client: SnmpClient, agent: tuple[Agent, int], what: str, why: str) -> None:
+    """The agent answers, but not to the request: malformed_answer with its reason, and the
+    attempts end at the wrong answer instead of waiting out their timer."""
+    proto, port = agent
+    proto.plan = lambda n: what
+    cost = Cost()
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(SnmpError) as caught:
+        await client.get(target(port, timeout=2.0), ["1.3.6.1.2.1.1.3.0"], cost)
+    assert caught.value.reason == "malformed_answer" and why in str(caught.value)
+    assert not isinstance(caught.value, SnmpTimeout) and cost.pdus == 2
+    # the wrong_id agent answers r ^ 1, which may be the id of the attempt before (a late
+    # answer, left to its timer): at most one attempt waits
+    assert asyncio.get_running_loop().time() - started < 2.0 + 1.0
 
 
 async def test_what_the_reader_refuses_pysnmp_reads(client: SnmpClient,

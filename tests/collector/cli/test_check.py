@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from collector.cli.check import exit_code
 from collector.cli.render import render
 from collector.demo import Snmpsim, free_port
 from probes import printer_mib as mib
@@ -291,3 +292,16 @@ def test_filled_supply_row_says_percent_is_space_left() -> None:
             if line.startswith("  1.")}
     assert "space left" in rows["1.2"] and "near_full" in rows["1.2"]
     assert "space left" not in rows["1.1"]
+
+
+@pytest.mark.parametrize(("result", "status", "code"), [
+    ("ok", "ok", 0), ("ok", "warning", 1), ("ok", "critical", 2), ("ok", "unknown", 3),
+    ("malformed_answer", "unreachable", 3), ("timeout", "unreachable", 3),
+    ("parse_error", "unknown", 3),
+    # whatever status a reading carries, a poll that did not end ok is UNKNOWN to Nagios
+    ("parse_error", "ok", 3), ("malformed_answer", "critical", 3),
+])
+def test_exit_code_follows_the_result_first(result: str, status: str, code: int) -> None:
+    reading = Reading(device="d", host="h", probe="snmp_printer", result=result,  # type: ignore[arg-type]
+                      status=status)  # type: ignore[arg-type]
+    assert exit_code(reading) == code
