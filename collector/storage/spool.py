@@ -1,8 +1,10 @@
 """A bounded, ordered, on-disk queue of line-protocol batches (the writer's spool).
 
-While InfluxDB is away the writer appends each batch as one *segment* file; when it returns the
-segments are replayed oldest first and deleted once the server has them. The spool survives a
-restart: a new writer on the same directory finds the segments and replays them.
+The writer's write-ahead log: every group of accepted lines is appended as one *segment* file
+(one fsync per group, not per line) BEFORE it is sent, and a segment is deleted only after
+InfluxDB acknowledged it (2xx). While InfluxDB is away the segments simply stay; when it returns
+they are sent oldest first. The spool survives a crash or a restart: a new writer on the same
+directory finds the segments and sends them first.
 
 Layout: ``<dir>/<seq:016d>-<lines>.lp`` holds ``lines`` newline-terminated lines. A segment is
 written to ``.tmp``, fsynced and renamed, so a crash leaves either the whole segment or none.
@@ -122,6 +124,18 @@ class Spool:
     def oldest(self) -> Segment | None:
         return self._segments[0] if self._segments else None
 
+    def segments(self) -> list[Segment]:
+        """The segments waiting, oldest first (a copy)."""
+        return list(self._segments)
+
+    def free_bytes(self) -> int | None:
+        """Bytes free on the spool's file system for an unprivileged writer (None: unknown)."""
+        try:
+            st = os.statvfs(self.directory)
+        except OSError:
+            return None
+        return st.f_bavail * st.f_frsize
+
     def read(self, segment: Segment) -> list[str]:
         try:
             # A damaged byte must not stall the spool: it becomes U+FFFD, and a line it breaks
@@ -133,7 +147,10 @@ class Spool:
         return text.split("\n")[:-1]
 
     def remove(self, segment: Segment) -> None:
-        """Forget ``segment`` (after the server has it, or to make room)."""
+        """Forget ``segment`` (after the server has it, or to make room). A segment already
+        gone (dropped to make room while it was being sent) is a no-op."""
+        if segment not in self._segments:
+            return
         try:
             segment.path.unlink(missing_ok=True)
         except OSError as err:
