@@ -243,7 +243,8 @@ class InfluxWriter:
     # How long handle()/write_lines() wait for their group commit before returning anyway (a
     # stalled disk must not stall polling; the lines stay queued and are counted as such).
     commit_wait = 2.0
-    # Below this many free bytes on the spool's file system, health says the disk is nearly full.
+    # Below this many free bytes (or 5 % of a smaller file system) on the spool's disk, health
+    # says the disk is nearly full.
     low_disk_bytes = 8 * 1024 * 1024
 
     def __init__(self, cfg: StorageConfig, transport: _Transport, spool: Spool, *,
@@ -631,8 +632,11 @@ class InfluxWriter:
                 self._mark_down(err)
                 self._mark_waiting(self._spool.segments())
                 return False
-            async with self._disk:
-                await asyncio.to_thread(self._remove, segments)
+            try:
+                async with self._disk:
+                    await asyncio.to_thread(self._remove, segments)
+            except StorageError as err:  # sent, but the file stays: at worst sent again later
+                self._spool_failed(str(err))
             waited = sum(s.lines for s in segments if s.seq in self._waiting)
             self._waiting.difference_update(s.seq for s in segments)
             if waited:
@@ -661,10 +665,17 @@ class InfluxWriter:
     def _remove(self, segments: list[Segment]) -> None:
         """(worker thread) Delete sent segments."""
         for seg in segments:
-            self._spool.remove(seg)
             cached = self._cache.pop(seg.seq, None)
             if cached is not None:
                 self._cached_lines -= len(cached)
+        failed: StorageError | None = None
+        for seg in segments:
+            try:
+                self._spool.remove(seg)
+            except StorageError as err:
+                failed = err
+        if failed is not None:
+            raise failed
 
     def _note_spool(self) -> None:
         self.stats.spool_lines = self._spool.lines
@@ -690,9 +701,9 @@ class InfluxWriter:
             if self._dropped_in_outage:
                 failing.append(f"spool full (spool_max_bytes {self.cfg.spool_max_bytes}): "
                                f"{self._dropped_in_outage} oldest lines dropped")
-        free = self._spool.free_bytes()
-        if free is not None and free < self.low_disk_bytes:
-            degraded.append(f"only {free} bytes free on the disk of the spool "
+        space = self._spool.disk_space()
+        if space is not None and space[0] < min(self.low_disk_bytes, space[1] // 20):
+            degraded.append(f"only {space[0]} of {space[1]} bytes free on the disk of the spool "
                             f"{self._spool.directory}")
         if self.stats.dropped_overflow:
             failing.append(f"{self.stats.dropped_overflow} lines dropped: neither the spool nor "

@@ -21,6 +21,7 @@ at a time (the writer's flush task is the only caller). Errors are :class:`Stora
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections import deque
@@ -114,7 +115,8 @@ class Spool:
                 os.fsync(out.fileno())
             tmp.rename(path)
         except OSError as err:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # e.g. the directory itself is gone
+                tmp.unlink(missing_ok=True)
             raise StorageError(f"cannot write spool segment {path}: {err}") from err
         self._segments.append(Segment(seq, len(lines), len(data), path))
         self.bytes += len(data)
@@ -128,13 +130,13 @@ class Spool:
         """The segments waiting, oldest first (a copy)."""
         return list(self._segments)
 
-    def free_bytes(self) -> int | None:
-        """Bytes free on the spool's file system for an unprivileged writer (None: unknown)."""
+    def disk_space(self) -> tuple[int, int] | None:
+        """(free, total) bytes of the spool's file system (None: unknown)."""
         try:
             st = os.statvfs(self.directory)
         except OSError:
             return None
-        return st.f_bavail * st.f_frsize
+        return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
 
     def read(self, segment: Segment) -> list[str]:
         try:
@@ -151,13 +153,15 @@ class Spool:
         gone (dropped to make room while it was being sent) is a no-op."""
         if segment not in self._segments:
             return
+        # Forgotten first: a file that cannot be deleted is at worst sent again by the next
+        # writer on this directory (harmless: same points, same timestamps).
+        self._segments.remove(segment)
+        self.bytes -= segment.size
+        self.lines -= segment.lines
         try:
             segment.path.unlink(missing_ok=True)
         except OSError as err:
             raise StorageError(f"cannot delete spool segment {segment.path}: {err}") from err
-        self._segments.remove(segment)
-        self.bytes -= segment.size
-        self.lines -= segment.lines
 
     def close(self) -> None:
         """Release the directory lock (the segments stay for the next writer)."""

@@ -106,7 +106,7 @@ async def outbox_rows(store: TicketStore) -> list[tuple[str, str, int, str | Non
     connection to the same file: what a restart would find)."""
     def read() -> list[tuple[str, str, int, str | None]]:
         with contextlib.closing(sqlite3.connect(store.path)) as conn:
-            return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            return [tuple(r) for r in conn.execute(
                 "SELECT channel, event, ticket_id, outcome FROM outbox ORDER BY id")]
     return await asyncio.to_thread(read)
 
