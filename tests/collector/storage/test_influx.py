@@ -414,3 +414,21 @@ async def test_v1_authenticates_with_a_token_or_a_password(
     finally:
         await recorder.stop()
     assert writer.stats.written == 5 and recorder.authorization == [header]
+
+
+async def test_influxdb_keeps_one_point_per_series_and_time(influxd: Influxd, query: InfluxQuery,
+                                                           tmp_path: Path) -> None:
+    """What the write-ahead spool relies on: the same batch sent twice (a 2xx lost to a crash
+    before the segment was deleted) leaves each point once; a field sent again overwrites."""
+    db = unique_db()
+    writer = await InfluxWriter.create(v1(influxd.url, db), tmp_path, backoff=FAST)
+    await writer.write_lines(good(0, 20))
+    await writer.flush()
+    await writer.write_lines(good(0, 20))  # the resend
+    await writer.write_lines([f"good,t=x n=99i,extra=1i {int(T0) * 10**9 + 3}"])
+    await writer.close()
+    assert writer.stats.written == 41
+    rows = await query.query('SELECT COUNT("n") FROM "good"', db=db)
+    assert rows[0]["count"] == 20
+    rows = await query.query('SELECT "n", "extra" FROM "good" WHERE "extra" = 1', db=db)
+    assert [(r["n"], r["extra"]) for r in rows] == [(99, 1)]  # fields merge, last write wins
