@@ -258,7 +258,8 @@ class InfluxWriter:
         self._query = query
         self._need_database = query is not None
         # Accepted lines not yet in the spool (the next group commit), and its waiters' future.
-        self._pending: list[str] = []
+        self._pending: list[list[str]] = []  # one chunk per caller
+        self._pending_lines = 0
         self._group: asyncio.Future[None] | None = None
         # Lines the spool could not take (its disk failed): kept in memory and sent directly.
         self._buffer: list[str] = []
@@ -359,11 +360,13 @@ class InfluxWriter:
             raise StorageError(f"InfluxDB writer is closed: {len(lines)} lines not stored")
         if not lines:
             return
-        self._pending.extend(lines)
-        overflow = len(self._pending) - self.max_buffered
-        if overflow > 0:  # the disk is stalled: commit cannot keep up at all
-            del self._pending[:overflow]
-            self._count_overflow(overflow)
+        self._pending.append(lines)
+        self._pending_lines += len(lines)
+        while self._pending_lines > self.max_buffered and len(self._pending) > 1:
+            # the disk is stalled: commit cannot keep up at all
+            oldest = self._pending.pop(0)
+            self._pending_lines -= len(oldest)
+            self._count_overflow(len(oldest))
         self._note_queued()
         if self._group is None:
             self._group = asyncio.get_running_loop().create_future()
@@ -371,9 +374,22 @@ class InfluxWriter:
         if self._commit_task is None or self._commit_task.done():
             return
         self._commit_wake.set()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.commit_wait):
-                await asyncio.shield(group)
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.commit_wait):
+                    await asyncio.shield(group)
+        except asyncio.CancelledError:
+            # The caller (a poll stopped at shutdown) gives up on this reading: take its lines
+            # back while their group is not being committed yet, so that the reading reaches
+            # either every sink or none. Once the commit runs they are stored anyway.
+            if self._group is group:
+                for i, chunk in enumerate(self._pending):
+                    if chunk is lines:
+                        del self._pending[i]
+                        self._pending_lines -= len(lines)
+                        self._note_queued()
+                        break
+            raise
 
     def _count_overflow(self, n: int) -> None:
         self.stats.dropped_overflow += n
@@ -384,7 +400,7 @@ class InfluxWriter:
                       self.max_buffered, self._spool.directory)
 
     def _note_queued(self) -> None:
-        self.stats.queued = len(self._pending) + len(self._buffer)
+        self.stats.queued = self._pending_lines + len(self._buffer)
 
     def _take(self, n: int) -> list[str]:
         batch = self._buffer[:n]
@@ -486,7 +502,8 @@ class InfluxWriter:
         async with self._commit_lock:
             if not self._pending:
                 return
-            lines, self._pending = self._pending, []
+            lines = [line for chunk in self._pending for line in chunk]
+            self._pending, self._pending_lines = [], 0
             group, self._group = self._group, None
             try:
                 await self._append(lines)
