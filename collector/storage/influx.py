@@ -83,7 +83,9 @@ class WriterStats:
     ``dropped_spool_full``: oldest spooled lines deleted to respect ``spool_max_bytes``.
     ``dropped_overflow``: oldest queued lines dropped because the memory queue was full.
     ``retries``: repeated attempts of a batch. Gauges: ``queued`` (lines in memory),
-    ``spool_lines``, ``spool_bytes``, ``available`` (False while InfluxDB counts as away).
+    ``spool_lines``, ``spool_bytes``, ``available`` (False while InfluxDB counts as away),
+    ``spool_error`` (why the spool cannot be written, else None). ``commits``: group commits
+    (spool segments written, one fsync each).
     """
 
     written: int = 0
@@ -98,6 +100,7 @@ class WriterStats:
     spool_bytes: int = 0
     available: bool = True
     spool_error: str | None = None
+    commits: int = 0
 
 
 class _Unavailable(StorageError):
@@ -528,6 +531,8 @@ class InfluxWriter:
             self._wake.set()
             return False
         self._spool_ok()
+        if stored:
+            self.stats.commits += 1
         if dropped:
             self._forget_dropped()
             if not self._dropped_in_outage:

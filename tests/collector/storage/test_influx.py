@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 import uuid
@@ -432,3 +433,30 @@ async def test_influxdb_keeps_one_point_per_series_and_time(influxd: Influxd, qu
     assert rows[0]["count"] == 20
     rows = await query.query('SELECT "n", "extra" FROM "good" WHERE "extra" = 1', db=db)
     assert [(r["n"], r["extra"]) for r in rows] == [(99, 1)]  # fields merge, last write wins
+
+
+async def test_group_commit_one_fsync_per_group_not_per_point(
+        influxd: Influxd, query: InfluxQuery, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 polls handing in their lines at once share a few fsyncs, and each caller returns only
+    once its lines are on disk (fsynced), before any is sent (flush_interval is long)."""
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    db = unique_db()
+    writer = await InfluxWriter.create(v1(influxd.url, db, batch_size=5000, flush_interval=30),
+                                       tmp_path, backoff=FAST)
+    await writer.start()
+    await asyncio.sleep(0.1)
+    lines = seq_lines(0, 200)
+    await asyncio.gather(*(writer.write_lines([ln]) for ln in lines))
+    on_disk = [ln for seg in spool_segments(tmp_path) for ln in seg.read_text().splitlines()]
+    assert on_disk == lines and writer.stats.written == 0
+    assert 1 <= writer.stats.commits == len(fsyncs) <= 10, (writer.stats.commits, len(fsyncs))
+    await writer.close()
+    assert writer.stats.written == 200 and not spool_segments(tmp_path)
