@@ -104,8 +104,9 @@ BEFORE: dict[str, Callable[[], None]] = {
     "pysnmp-engine": _pysnmp_engine,
 }
 AFTER_WARMUP: dict[str, Callable[[], None]] = {"gc-freeze": _gc_freeze}
-# "adaptive-limit" (probes/limiter.py instead of the fixed semaphore) is applied in poll().
-EXPERIMENTS = (*BEFORE, *AFTER_WARMUP, "adaptive-limit")
+# "adaptive-limit" (probes/limiter.py instead of the fixed semaphore) is applied in poll();
+# "uvloop" runs the worker on uvloop's event loop (libuv) instead of asyncio's, in main().
+EXPERIMENTS = (*BEFORE, *AFTER_WARMUP, "adaptive-limit", "uvloop")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -224,7 +225,12 @@ def main() -> int:
     for name in spec["options"].get("experiments", []):
         if name in BEFORE:
             BEFORE[name]()
-    result = asyncio.run(poll(spec))
+    if "uvloop" in spec["options"].get("experiments", []):
+        import uvloop  # a bench-only what-if, installed by hand (docs/benchmarks.md)
+
+        result = uvloop.run(poll(spec))
+    else:
+        result = asyncio.run(poll(spec))
     print("result " + json.dumps(result), flush=True)
     return 0
 

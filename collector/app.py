@@ -22,19 +22,42 @@ from aiohttp import web
 
 from collector.config import CollectorSettings, Config
 from collector.faults.engine import FaultEngine
-from collector.keys import CONFIG, ENGINE, HTTP, NOTIFY, SCHEDULER, SINKS, STATE, STATS, STORE
+from collector.keys import (
+    CONFIG,
+    ENGINE,
+    HTTP,
+    NOTIFY,
+    SCHEDULER,
+    SINKS,
+    STATE,
+    STATS,
+    STOCK,
+    STORE,
+    SUPPLIES,
+    UPTIME,
+)
 from collector.notify.notifier import Notifier
 from collector.pipeline import ReadingSink
 from collector.scheduler import Scheduler
 from collector.state import StateCache
 from collector.storage.influx import InfluxWriter
+from collector.storage.query import InfluxQuery
+from collector.supplies import stock as supplies_stock
+from collector.supplies.engine import SupplyEngine
+from collector.supplies.history import seed_engine
 from collector.tickets import DB_NAME
 from collector.tickets import api as tickets_api
 from collector.tickets import pages as ticket_pages
 from collector.tickets.store import TicketStore
+from collector.uptime.store import DB_NAME as UPTIME_DB
+from collector.uptime.store import UptimeStore
 from collector.web import fleet
+from collector.web import supplies as supplies_pages
+from collector.web import uptime as uptime_api
 from collector.web.errors import api_json_errors
+from probes import eventloop
 from probes.errors import FleetwatchError
+from probes.eventloop import loop_name
 from probes.snmp import SnmpClient
 
 log = logging.getLogger(__name__)
@@ -126,6 +149,53 @@ async def _tickets_ctx(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def _uptime_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Opens ``<state_dir>/uptime.sqlite3`` and adds the span record to the sinks."""
+    store = await UptimeStore.open(app[CONFIG].collector.state_dir / UPTIME_DB)
+    await store.start()
+    app[UPTIME] = store
+    app[SINKS].append(store)
+    app[STATS]["uptime"] = store
+    try:
+        yield
+    finally:
+        app[SINKS].remove(store)
+        await store.close()
+
+
+async def _supplies_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Opens ``<state_dir>/supplies.sqlite3`` (stock, swaps), creates the supplies engine, puts
+    it in the sinks just before the fault engine (which reads its reorder advice)."""
+    config = app[CONFIG]
+    settings = config.supplies  # the ``supplies:`` section
+    stock = await supplies_stock.StockStore.open(config.collector.state_dir / supplies_stock.DB_NAME)
+    writer = app[STATS].get("storage")
+    engine = await SupplyEngine.create(settings, tickets=app.get(STORE), stock=stock,
+                                       write_lines=writer.write_lines if writer else None)
+    if writer is not None:  # the forecast goes on from the stored history after a restart
+        query = await InfluxQuery.create(config.storage, app.get(HTTP))
+        try:
+            await seed_engine(engine, query, config.storage.database,
+                              devices=[d.name for d in config.devices])
+        finally:
+            await query.close()
+    app[SUPPLIES], app[STOCK] = engine, stock
+    app[STATS]["supplies"] = engine
+    sinks = app[SINKS]
+    faults = app.get(ENGINE)
+    sinks.insert(sinks.index(faults) if faults in sinks else len(sinks), engine)
+    if faults is not None:
+        faults.advisor = engine
+    try:
+        yield
+    finally:
+        if engine in sinks:
+            sinks.remove(engine)
+        if faults is not None:
+            faults.advisor = None
+        await stock.close()
+
+
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     client = await SnmpClient.create()
@@ -160,10 +230,14 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_tickets_ctx)
+    app.cleanup_ctx.append(_uptime_ctx)
+    app.cleanup_ctx.append(_supplies_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     tickets_api.add_routes(app)
     fleet.add_routes(app)
     ticket_pages.add_routes(app)
+    uptime_api.add_routes(app)
+    supplies_pages.add_routes(app)
     return app
 
 
@@ -232,13 +306,13 @@ def run(config: Config) -> None:
         for sock in socks:
             sock.close()
         raise
-    asyncio.run(_serve(config, socks))
+    eventloop.run(_serve(config, socks))
 
 
 async def _serve(config: Config, socks: Sequence[socket.socket]) -> None:
     stop = stop_event()
     async with serving(build_app(config), socks):
-        log.info("collector listening on http://%s:%d/", config.collector.listen_host,
-                 config.collector.listen_port)
+        log.info("collector listening on http://%s:%d/ (event loop: %s)",
+                 config.collector.listen_host, config.collector.listen_port, loop_name())
         await stop.wait()
     log.info("collector stopped")

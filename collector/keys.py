@@ -17,7 +17,10 @@ from collector.faults.engine import FaultEngine
 from collector.pipeline import ReadingSink
 from collector.scheduler import Scheduler
 from collector.state import StateCache
+from collector.supplies.engine import SupplyEngine
+from collector.supplies.stock import StockStore
 from collector.tickets.store import Ticket, TicketStore
+from collector.uptime.store import UptimeStore
 
 CONFIG = web.AppKey("config", Config)
 # Every reading (SNMP poll, connectivity probe, agent report) is handed to each sink in order.
@@ -33,3 +36,8 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 STORE = web.AppKey("tickets_store", TicketStore)
 ENGINE = web.AppKey("fault_engine", FaultEngine)
 NOTIFY: web.AppKey[Callable[[str, Ticket], None]] = web.AppKey("tickets_notify")
+# The uptime record (spans of up/down time per device; collector/uptime).
+UPTIME = web.AppKey("uptime", UptimeStore)
+# The supplies engine (forecasts, reorder advice) and the stock on the shelf (issue 12).
+SUPPLIES = web.AppKey("supplies", SupplyEngine)
+STOCK = web.AppKey("supplies_stock", StockStore)

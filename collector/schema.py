@@ -44,6 +44,12 @@ SCHEMA: Final[dict[str, tuple[tuple[str, ...], dict[str, str]]]] = {
     }),
     # reading.metrics of non-printer probes (ping rtt_ms, http status_code, ...): all floats.
     "metrics": (("probe",), {"*": FLOAT}),
+    # written by collector.supplies.engine: one point per supply per forecast (issue 12)
+    "supply_forecast": (("supply", "type", "colour"), {
+        "status": STRING, "days_left": FLOAT, "empty_at": FLOAT, "rate_per_day": FLOAT,
+        "level": FLOAT, "plus_minus_days": FLOAT, "confidence": FLOAT, "pages_left": INTEGER,
+        "ordered": INTEGER, "part_number": STRING,
+    }),
 }
 
 # Tag names a device's config ``tags`` may not use: every tag key Fleetwatch writes itself (a

@@ -74,7 +74,7 @@ def as_int(value: Value | None) -> int | None:
 
 
 _HEX_LINE = re.compile(r"(?:[0-9A-Fa-f]{2}(?: |$))+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")  # C0, DEL and C1 controls
 _SPACES = re.compile(r"\s+")
 
 
@@ -91,9 +91,11 @@ def decode_text(value: Value | None) -> str:
     """Turn an OCTET STRING into clean text.
 
     Handles: bytes in UTF-8 (Ricoh MP C2503 sends Chinese names hex-encoded on the wire) or
-    Latin-1; trailing/embedded NULs; and a description that arrives as its first 16 characters
+    Windows-1252/Latin-1; trailing/embedded NULs; and a description that arrives as its first 16 characters
     followed by lines of space-separated hex bytes (HP LaserJet M880 via JetDirect: the rest of the
-    text rendered as a hex dump). Control characters become spaces; whitespace is collapsed.
+    text rendered as a hex dump). Control characters (C0, DEL, C1) become spaces; whitespace is
+    collapsed. Bidirectional controls are kept (right-to-left names use them); every terminal
+    output escapes them (``probes.safetext``).
     """
     if value is None:
         return ""
@@ -104,7 +106,14 @@ def decode_text(value: Value | None) -> str:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            text = raw.decode("latin-1")
+            # Not UTF-8: an 8-bit code page. Windows-1252 is Latin-1 plus printable characters
+            # (€, dashes, quotes) where Latin-1 has C1 controls, so it reads both; the five
+            # bytes it leaves undefined are kept as visible escapes (``\x9d``), never decoded
+            # into control characters.
+            try:
+                text = raw.decode("cp1252")
+            except UnicodeDecodeError:
+                text = raw.decode("cp1252", "backslashreplace")
     else:
         text = value
     lines = text.split("\n")

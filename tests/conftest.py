@@ -36,6 +36,23 @@ def expected(name: str) -> dict[str, Any]:
     return data
 
 
+# A test whose fixtures (transitively) include one of these starts real services and is marked
+# `service` at collection, so `pytest -m "not service"` is the quick loop. A local fixture that
+# starts a service itself (its own Snmpsim, a collector subprocess) requests `real_service`.
+SERVICE_FIXTURES = frozenset({"snmpsim", "influxd", "victoria", "real_service"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.service)
+
+
+@pytest.fixture(scope="session")
+def real_service() -> None:
+    """Requested by fixtures that start a real service of their own; see SERVICE_FIXTURES."""
+
+
 requires_shared = pytest.mark.skipif(
     not shared_devices_available(),
     reason=f"shared device recordings not found at {SHARED_DEVICES} "

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from collector.cli.base import EXIT_CODES, Parser
 from probes.errors import FleetwatchError
+from probes.safetext import terminal_safe
 
 # name → (module, one-line summary shown by ``fleetwatch --help``)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("collector.cli.demo", "run a simulated office fleet with the collector and web UI"),
     "config": ("collector.cli.config", "work with the collector's YAML configuration"),
     "tickets": ("collector.cli.tickets", "work with a running collector's ticket queue"),
+    "uptime": ("collector.cli.uptime", "availability per device and site, and downtime incidents"),
+    "supplies": ("collector.cli.supplies", "stock on hand, supply forecasts, page-count report"),
 }
 
 
@@ -78,7 +81,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if extra:  # what parse_args would refuse, but in the failing sub-command's own terms
         message = f"unrecognized arguments: {' '.join(extra)}"
         if args.command == "check":
-            print(f"fleetwatch check: {message}", file=sys.stderr)
+            print(f"fleetwatch check: {terminal_safe(message, keep_lines=True)}", file=sys.stderr)
             return EXIT_CODES["unknown"]
         parser.error(message)
     try:
@@ -88,7 +91,7 @@ def _main(argv: Sequence[str] | None) -> int:
         result: int = handler(args)
         return result
     except FleetwatchError as err:
-        print(f"fleetwatch {args.command}: {err}", file=sys.stderr)
+        print(f"fleetwatch {args.command}: {terminal_safe(err, keep_lines=True)}", file=sys.stderr)
         return 3 if args.command == "check" else 2
     except KeyboardInterrupt:
         return 130

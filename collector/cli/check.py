@@ -7,7 +7,6 @@ failure of the tool itself); ``--json`` prints the documented object (docs/check
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import sys
@@ -15,8 +14,10 @@ from collections.abc import Callable
 
 from collector.cli.base import EXIT_CODES, Parser
 from collector.cli.render import render
+from probes import eventloop
 from probes.model import Reading
 from probes.printer import PrinterProbe
+from probes.safetext import json_safe
 from probes.secret import Secret
 from probes.snmp import AUTH_PROTOCOLS, PRIV_PROTOCOLS, SnmpClient, SnmpCredentials, SnmpTarget
 
@@ -107,9 +108,9 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"fleetwatch check: {err}", file=sys.stderr)
         return 3
     target = SnmpTarget(args.host, args.port, creds, timeout=args.timeout, retries=args.retries)
-    reading = asyncio.run(check(target))
+    reading = eventloop.run(check(target))
     if args.json:
-        print(json.dumps(check_json(reading), ensure_ascii=False))
+        print(json_safe(json.dumps(check_json(reading), ensure_ascii=False)))
     else:
         print(render(reading))
     return EXIT_CODES.get(reading.status, 3)

@@ -2,6 +2,9 @@
 
 Widths are display columns, not characters: an East Asian wide or fullwidth character (the
 Chinese supply names of a Ricoh MP C2503) takes two columns, a combining mark none.
+
+Every device-supplied string goes through :func:`probes.safetext.terminal_safe` (shown here as
+``_s``) before it is measured or printed: controls and bidi overrides appear as escapes.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from probes.model import Reading, Supply
+from probes.safetext import terminal_safe as _s
 
 BAR_WIDTH = 10
 ELLIPSIS = "…"
@@ -99,8 +103,8 @@ def _uptime(seconds: float | None) -> str:
 
 def _supply_state(s: Supply) -> str:
     # A receptacle's percent (and bar) is its free space (RFC 3805), not how full it is.
-    return f"{s.state} (space left)" if s.supply_class == "filled" and s.percent is not None \
-        else s.state
+    return _s(f"{s.state} (space left)" if s.supply_class == "filled" and s.percent is not None
+              else s.state)
 
 
 def _supply_lines(reading: Reading, width: int) -> list[str]:
@@ -109,39 +113,41 @@ def _supply_lines(reading: Reading, width: int) -> list[str]:
     state_w = max(display_width(st) for st in states)
     # indent, index, description, bar, percent, state, with one space between each
     room = width - (2 + idx_w + 1 + 1 + BAR_WIDTH + 2 + 1 + 6 + 1 + state_w)
-    longest = max(display_width(s.description or s.type) for s in reading.supplies)
+    descs = [_s(s.description or s.type) for s in reading.supplies]
+    longest = max(display_width(d) for d in descs)
     desc_w = max(8, min(room, longest))
     return [
-        _fit(f"  {s.index:<{idx_w}} {_pad(s.description or s.type, desc_w)} "
+        _fit(f"  {_s(s.index):<{idx_w}} {_pad(desc, desc_w)} "
              f"{_bar(s.percent)} {_pct(s.percent)} {state}", width)
-        for s, state in zip(reading.supplies, states, strict=True)
+        for s, desc, state in zip(reading.supplies, descs, states, strict=True)
     ]
 
 
 def _tray_lines(reading: Reading, width: int) -> list[str]:
     idx_w = max(5, *(len(t.index) for t in reading.trays))
     state_w = max(len(t.state) for t in reading.trays)
-    names = [t.description + (f" ({t.media})" if t.media else "") for t in reading.trays]
+    names = [_s(t.description + (f" ({t.media})" if t.media else "")) for t in reading.trays]
     room = width - (2 + idx_w + 1 + 1 + 6 + 1 + state_w)
     name_w = max(8, min(30, room, max(display_width(n) for n in names)))
-    return [_fit(f"  {t.index:<{idx_w}} {_pad(name, name_w)} {_pct(t.percent)} {t.state}", width)
+    return [_fit(f"  {_s(t.index):<{idx_w}} {_pad(name, name_w)} {_pct(t.percent)} {_s(t.state)}",
+                 width)
             for t, name in zip(reading.trays, names, strict=True)]
 
 
 def render(reading: Reading, width: int | None = None) -> str:
     width = min(width or shutil.get_terminal_size((80, 24)).columns, 120)
     ident = reading.identity
-    title = ident.model or ident.sys_descr or ""
-    lines = [_fit(f"{reading.host}  {reading.status.upper()}  {title}", width)]
+    title = _s(ident.model or ident.sys_descr or "")
+    lines = [_fit(f"{_s(reading.host)}  {reading.status.upper()}  {title}", width)]
     if reading.error:
-        lines.extend(_wrap_text("  error: ", reading.error, width))
+        lines.extend(_wrap_text("  error: ", _s(reading.error), width))
     if not reading.reachable:
         return "\n".join(lines)
     for label, value in (("name", ident.sys_name), ("location", ident.sys_location),
                          ("serial", ident.serial)):
         if value:
-            lines.append(_fit(f"  {label + ':':<10}{value}", width))
-    status = " / ".join(s for s in (reading.device_status, reading.printer_status) if s) or "?"
+            lines.append(_fit(f"  {label + ':':<10}{_s(value)}", width))
+    status = _s(" / ".join(s for s in (reading.device_status, reading.printer_status) if s) or "?")
     pages = f"{reading.page_count:,}" if reading.page_count is not None else "unknown"
     lines.append(_fit(f"  {'uptime:':<10}{_uptime(reading.uptime_seconds)}   status: {status}"
                       f"   pages: {pages}", width))
@@ -156,13 +162,15 @@ def render(reading: Reading, width: int | None = None) -> str:
     if reading.faults is None:
         lines.append(_fit("Faults: not reported by this device", width))
     else:
-        lines.extend(_wrap_list("Faults: ", sorted(reading.faults) or ["none"], width))
+        lines.extend(_wrap_list("Faults: ", [_s(f) for f in sorted(reading.faults)] or ["none"],
+                                width))
     if reading.alerts:
         lines.append("Alerts")
         for a in reading.alerts:
-            lines.append(_fit(f"  {a.severity:<8} {a.code:<28} {a.description}", width))
+            lines.append(_fit(f"  {_s(a.severity):<8} {_s(a.code):<28} {_s(a.description)}",
+                              width))
     if reading.problems:
         lines.append(_fit("Why " + reading.status + ":", width))
         for problem in reading.problems:
-            lines.extend(_wrap_text("  - ", problem, width))
+            lines.extend(_wrap_text("  - ", _s(problem), width))
     return "\n".join(lines)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from typing import Any
 
 from collector.app import run as serve
 from collector.config import load_config
+from probes.safetext import configure_logging
 
 
 def register(sub: Any) -> None:
@@ -23,8 +22,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     config = load_config(args.config)  # ConfigError → one message per problem, exit 2
     serve(config)  # ListenError (port taken) before anything starts → one line, exit 2
     return 0

@@ -14,7 +14,6 @@ import datetime as dt
 import http.client
 import json
 import os
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from probes.errors import FleetwatchError
+from probes.safetext import json_safe
+from probes.safetext import terminal_safe as _s
 
 DEFAULT_URL = "http://127.0.0.1:8730"
 
@@ -158,8 +159,9 @@ def _print_list(data: dict[str, Any]) -> None:
     rows = [("#", "SEVERITY", "STATE", "KIND", "DEVICE", "ASSIGNEE", "OPENED", "TITLE")]
     for t in tickets:
         state = t["state"] + ("" if t["fault_active"] or t["kind"] == "manual" else "*")
-        rows.append((str(t["id"]), t["severity"], state, t["kind"], t["device"] or "-",
-                     t["assignee"] or "-", _when(t["created_at"]), t["title"]))
+        rows.append((str(t["id"]), _s(t["severity"]), _s(state), _s(t["kind"]),
+                     _s(t["device"] or "-"), _s(t["assignee"] or "-"), _when(t["created_at"]),
+                     _s(t["title"])))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
@@ -170,11 +172,11 @@ def _print_list(data: dict[str, Any]) -> None:
 
 def _print_ticket(data: dict[str, Any]) -> None:
     t = data["ticket"]
-    print(f"#{t['id']} {t['title']}")
+    print(f"#{t['id']} {_s(t['title'])}")
     for key in ("state", "severity", "kind", "device", "site", "fault_key", "part_number",
                 "assignee", "recurrences", "description"):
         if t.get(key) not in (None, "", 0):
-            print(f"  {key.replace('_', ' ')}: {t[key]}")
+            print(f"  {key.replace('_', ' ')}: {_s(t[key])}")
     if t["fault_key"]:
         print(f"  fault now: {'present' if t['fault_active'] else 'cleared'}")
     print(f"  opened: {_when(t['created_at'])}   updated: {_when(t['updated_at'])}")
@@ -184,7 +186,7 @@ def _print_ticket(data: dict[str, Any]) -> None:
         extra = f" (newest {len(events)} of {total})" if total > len(events) else ""
         print(f"timeline{extra}:")
         for e in events:
-            print(f"  {_when(e['at'])}  {e['kind']:<9} {e['by']:<12} {e['text']}")
+            print(f"  {_when(e['at'])}  {_s(e['kind']):<9} {_s(e['by']):<12} {_s(e['text'])}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -237,8 +239,7 @@ def run(args: argparse.Namespace) -> int:
         data = client.request("PATCH", f"/api/v1/tickets/{args.id}", change)
         printer = _print_ticket
     if args.json:
-        json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-        print()
+        print(json_safe(json.dumps(data, ensure_ascii=False, indent=2)))
     else:
         printer(data)
     return 0

@@ -4,13 +4,16 @@ path). Import the types and :func:`load_config` from here."""
 
 from collector.config.loader import load_config
 from collector.config.model import (
+    DEFAULT_PROBES,
     DEFAULT_SNMP_PROFILE,
     DEVICE_KINDS,
     PROBE_KINDS,
     CollectorSettings,
     Config,
+    ConfigFile,
     DeviceConfig,
     EmailConfig,
+    Listen,
     MaintenanceWindow,
     NotificationConfig,
     ProbeConfig,
@@ -24,13 +27,16 @@ from collector.config.model import (
 )
 
 __all__ = [
+    "DEFAULT_PROBES",
     "DEFAULT_SNMP_PROFILE",
     "DEVICE_KINDS",
     "PROBE_KINDS",
     "CollectorSettings",
     "Config",
+    "ConfigFile",
     "DeviceConfig",
     "EmailConfig",
+    "Listen",
     "MaintenanceWindow",
     "NotificationConfig",
     "ProbeConfig",

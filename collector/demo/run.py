@@ -25,6 +25,8 @@ from collector.app import STOP_SIGNALS, build_app, listen_sockets, serving, stop
 from collector.config import Config, DeviceConfig, load_config
 from collector.demo.lab import Influxd, LabError, Snmpsim
 from collector.demo.simfleet import SimFleet
+from probes import eventloop
+from probes.safetext import configure_logging
 
 log = logging.getLogger(__name__)
 STEP_SECONDS = 10.0
@@ -41,8 +43,7 @@ def run_demo(config_path: str | Path, minutes: float = 0, log_level: str = "WARN
     ``minutes``, then stop everything it started.
 
     Raises ListenError or :class:`DemoPortBusy` before starting anything when a port is taken."""
-    logging.basicConfig(level=log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level)
     config = load_config(config_path)
     snmp_devices = [d for d in config.devices if any(p.kind == "snmp_printer" for p in d.probes)]
     endpoints = sorted({(d.host, d.port) for d in snmp_devices})
@@ -73,7 +74,7 @@ def run_demo(config_path: str | Path, minutes: float = 0, log_level: str = "WARN
             print(f"starting {len(fleet.printers)} simulated printers/copiers on "
                   f"{', '.join(f'{h}:{p}' for h, p in endpoints)} ...", flush=True)
             sim_proc.start()
-            asyncio.run(_serve(config, socks, fleet, minutes))
+            eventloop.run(_serve(config, socks, fleet, minutes))
     finally:
         for sock in socks:
             sock.close()

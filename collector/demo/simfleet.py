@@ -9,6 +9,7 @@ SNMP. Standards-conformant: RFC 3805 supplies/inputs/alerts, RFC 2790 hrPrinter*
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from dataclasses import dataclass, field
@@ -64,6 +65,13 @@ class SimSupply:
     # prtMarkerSuppliesLevel, so it too counts down as pages print.
     level: int
     pages_per_unit: float  # pages that consume one unit of level
+    # The office model (OfficeModel): the exact level behind the integer one, the share of a
+    # page's coverage this supply takes, and the level at which this cartridge gets swapped
+    # (negative: it is left empty for that many simulated days first, a late swap).
+    exact: float | None = None
+    share: float = 1.0
+    swap_at: float = 0.0
+    empty_since_t: float | None = None
 
 
 @dataclass
@@ -92,6 +100,7 @@ class SimPrinter:
     empty_since: dict[int, float] = field(default_factory=dict)  # supply → seconds empty
     tray_empty_for: dict[int, float] = field(default_factory=dict)
     forced_faults: set[str] = field(default_factory=set)  # set by tests
+    pages_per_day: float = 0.0  # the office model's median pages per working day (0: unset)
 
     def faults(self) -> set[str]:
         faults = set(self.forced_faults)
@@ -242,6 +251,8 @@ class SimFleet:
         self.printers = [make_printer(f"{prefix}-{i + 1:02d}", i, self.rng) for i in range(count)]
         data_dir.mkdir(parents=True, exist_ok=True)
         self._mtime = 0
+        self.office: OfficeModel | None = None  # set by office_fleet()
+        self.clock = 0.0  # simulated time of the office model, epoch seconds
 
     def write(self, printer: SimPrinter | None = None) -> None:
         """(Re)write data files atomically, each with a strictly newer mtime so that snmpsim
@@ -255,9 +266,113 @@ class SimFleet:
             os.replace(tmp, path)
 
     def step(self, seconds: float) -> None:
+        if self.office is not None:
+            self.advance(seconds * self.office.time_scale)
+            self.write()
+            return
         for p in self.printers:
             p.step(seconds, self.rng)
         self.write()
 
+    def advance(self, sim_seconds: float, *, tick: float = 900.0) -> None:
+        """The office model only: run ``sim_seconds`` of simulated time in ``tick`` steps, without
+        writing the data files (the forecast bench calls this directly)."""
+        while sim_seconds > 0:
+            dt = min(tick, sim_seconds)
+            _office_step(self, dt)
+            sim_seconds -= dt
+
     def get(self, name: str) -> SimPrinter:
         return next(p for p in self.printers if p.name == name)
+
+
+# --- the office model (issue 12): realistic, varied use over simulated days -----------------------
+DAY_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class OfficeModel:
+    """Simulated office use: pages per working day drawn per printer (log-normal around
+    ``pages_per_day``, copiers ``copier_factor`` times more, each day ±``daily_noise``), printing
+    between 08:00 and 18:00, nothing on weekends, real cartridge yields (``yield_pages`` per
+    100 %), and swaps: most on time (within 0.2 days of running empty), ``early`` share pulled
+    at 10-35 %, ``late`` share left empty for 0.5-3 days. ``time_scale`` simulated seconds pass
+    per real second of :meth:`SimFleet.step`, so a demo shows weeks of use in minutes."""
+
+    time_scale: float = 1.0
+    pages_per_day: float = 120.0
+    copier_factor: float = 4.0
+    spread: float = 0.6  # sigma of the log-normal between printers
+    daily_noise: float = 0.3
+    weekends: bool = True
+    early: float = 0.2
+    late: float = 0.1
+    start: float = 1_798_966_800.0  # Monday 2027-01-04 08:00 UTC
+
+
+def _plan_swap(s: SimSupply, rng: random.Random, model: OfficeModel) -> None:
+    r = rng.random()
+    if r < model.early:
+        s.swap_at = rng.uniform(10, 35)
+    elif r < model.early + model.late:
+        s.swap_at = -rng.uniform(0.5, 3.0)  # days left empty
+    else:
+        s.swap_at = -rng.uniform(0.0, 0.2)  # on time: within a few hours of running empty
+
+
+def office_fleet(data_dir: Path, model: OfficeModel, count: int = 24, seed: int = 7,
+                 prefix: str = "demo") -> SimFleet:
+    """A :class:`SimFleet` driven by ``model``: its :meth:`SimFleet.step` then advances the
+    simulated clock ``seconds x time_scale`` and prints office pages (see :class:`OfficeModel`).
+    The fleet's public API is unchanged."""
+    fleet = SimFleet(data_dir, count=count, seed=seed, prefix=prefix)
+    fleet.office = model
+    fleet.clock = model.start
+    for i, p in enumerate(fleet.printers):
+        factor = model.copier_factor if device_kind(i) == "copier" else 1.0
+        p.pages_per_day = model.pages_per_day * factor * fleet.rng.lognormvariate(0, model.spread)
+        parts = MODELS[i % len(MODELS)][5]
+        for n, s in enumerate(p.supplies):
+            if s.class_code == 3 and s.type_code in (3, 5):
+                yield_pages = parts[n][2] if n < len(parts) else 5000
+                s.pages_per_unit = yield_pages / s.capacity
+                s.share = 1.0 if s.colorant in (0, 1) else fleet.rng.uniform(0.4, 0.9)
+                s.exact = float(s.level)
+                _plan_swap(s, fleet.rng, model)
+    return fleet
+
+
+def _office_step(fleet: SimFleet, sim_seconds: float) -> None:
+    model = fleet.office
+    assert model is not None
+    rng = fleet.rng
+    t0, t1 = fleet.clock, fleet.clock + sim_seconds
+    fleet.clock = t1
+    for p in fleet.printers:
+        p.uptime_ticks += int(sim_seconds * 100)
+        day = int(t0 // DAY_S)
+        working = not (model.weekends and (day + 3) % 7 >= 5)
+        # the share of this step inside 08:00-18:00
+        start = max(t0, day * DAY_S + 8 * 3600)
+        stop = min(t1, day * DAY_S + 18 * 3600)
+        office = max(0.0, stop - start) / (10 * 3600)
+        if working and office > 0:
+            noise = max(0.0, rng.gauss(1.0, model.daily_noise))
+            printed = p.pages_per_day * office * noise
+            p.pages += round(printed)
+            for s in p.supplies:
+                if s.exact is None:
+                    continue
+                s.exact = max(0.0, s.exact - printed * s.share / s.pages_per_unit)
+                s.level = math.ceil(s.exact) if s.exact > 0 else 0
+        for s in p.supplies:  # swaps: early, on time, late
+            if s.exact is None:
+                continue
+            due = (s.swap_at >= 0 and s.exact <= s.swap_at) or (s.swap_at < 0 and s.level == 0)
+            if s.level == 0 and s.empty_since_t is None:
+                s.empty_since_t = t1
+            if s.swap_at < 0 and s.empty_since_t is not None:
+                due = t1 - s.empty_since_t >= -s.swap_at * DAY_S
+            if due:
+                s.exact, s.level, s.empty_since_t = float(s.capacity), s.capacity, None
+                _plan_swap(s, rng, model)

@@ -15,10 +15,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from collector.config import Config, DeviceConfig, Schedule, TicketSettings
 from collector.faults.catalogue import spec_for
-from collector.faults.observe import Observation, observe
+from collector.faults.observe import Observation, ReorderAdvice, observe
 from collector.faults.windows import effective_schedule, suppression
 from collector.tickets.store import (
     SYSTEM,
@@ -36,6 +37,13 @@ from probes.model import Reading
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str, Ticket], None]
+
+
+class ReorderAdvisor(Protocol):
+    """The supplies engine, seen from here: its say on a device's ``reorder:<index>`` keys for
+    the reading being handled (it handled the reading first)."""
+
+    def reorder_advice(self, device: str) -> Mapping[str, ReorderAdvice]: ...
 
 
 @dataclass(slots=True)
@@ -57,6 +65,7 @@ class Track:
     held: str | None = None  # debounced but held back by a window: why
     held_since: float | None = None
     suppressed_by: str | None = None  # an unreachable ancestor
+    detail: str | None = None  # a reorder ticket's last text (it follows the draining level)
 
 
 @dataclass(slots=True)
@@ -93,6 +102,8 @@ class FaultEngine:
         self._down: dict[str, dict[str, bool]] = {}  # device → probe → not answering
         self._locks: dict[str, asyncio.Lock] = {}
         self.stats = EngineStats()
+        # set by the supplies engine when it runs (collector/app.py); None: low/empty rules
+        self.advisor: ReorderAdvisor | None = None
 
     @classmethod
     async def create(cls, store: TicketStore, config: Config, notify: Notify | None = None, *,
@@ -142,7 +153,8 @@ class FaultEngine:
             primary = reading.probe == self._primary_probe(device)
             per = self._tracks.get(device.name, {})
             active = {k: t.severity for k, t in per.items() if t.active and t.severity}
-            observed = observe(reading, device, primary=primary, active=active)
+            advice = self.advisor.reorder_advice(device.name) if self.advisor else None
+            observed = observe(reading, device, primary=primary, active=active, reorder=advice)
             for key in sorted(observed.covered):
                 obs = observed.present.get(key)
                 track = per.get(key)
@@ -221,6 +233,15 @@ class FaultEngine:
                 await self.store.set_severity(track.ticket_id, obs.severity, at=now,
                                               text=obs.detail)
                 track.severity = obs.severity
+                track.detail = obs.detail
+            elif (track.kind == "reorder" and track.ticket_id is not None and obs.detail
+                  and track.detail is not None and obs.detail != track.detail):
+                # the supplies engine changes the text only when whole days left change
+                await self.store.note(track.ticket_id, obs.detail, at=now,
+                                      data={"reorder": obs.detail})
+                track.detail = obs.detail
+            elif track.detail is None:
+                track.detail = obs.detail
             return
         if track.ticket_id is not None and await self._recur(track, obs, now):
             return
@@ -288,6 +309,7 @@ class FaultEngine:
             track.ticket_id = None
             return False
         track.active, track.severity, track.last_recur = True, obs.severity, now
+        track.detail = obs.detail
         track.hold_resolve, track.seen, track.first_seen = False, 0, None
         self.stats.recurred += 1
         if ticket.state == "resolved":
@@ -330,6 +352,7 @@ class FaultEngine:
                                   f"{_ts(now)}: {track.held}", at=now,
                                   data={"held": details["held"]})
         track.ticket_id, track.active, track.severity = ticket.id, True, obs.severity
+        track.detail = obs.detail
         track.seen, track.first_seen, track.held, track.held_since = 0, None, None, None
         track.cleared_at = track.last_recur = None
         track.hold_resolve = False
@@ -350,6 +373,7 @@ class FaultEngine:
         before = await self.store.get(track.ticket_id)
         after = await self.store.clear(track.ticket_id, at=now, resolve=resolve, text=text)
         track.active, track.severity, track.absent, track.cleared_at = False, None, 0, now
+        track.detail = None
         track.hold_resolve = auto and flapping and after.unresolved
         self.stats.cleared += 1
         if before.unresolved and after.state == "resolved":

@@ -34,6 +34,19 @@ class Observation:
 
 
 @dataclass(frozen=True, slots=True)
+class ReorderAdvice:
+    """What the supplies engine (collector/supplies) says about one marking supply's reorder
+    key: ``ordered`` while the current cartridge has an order out (it went past its reorder
+    point and the gate let it); False once a new cartridge is in, which clears the ticket."""
+
+    ordered: bool
+    severity: str = "warning"
+    detail: str = ""
+    title: str = ""
+    part_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Observed:
     """What one reading says: the faults it shows, and every key it can speak about (a key it
     covers but does not show is absent; a key it does not cover is unknown, not cleared)."""
@@ -98,9 +111,12 @@ def threshold_level(th: Threshold, value: float, previous: str | None) -> str | 
 
 
 def observe(reading: Reading, device: DeviceConfig, *, primary: bool,
-            active: Mapping[str, str] | None = None) -> Observed:
+            active: Mapping[str, str] | None = None,
+            reorder: Mapping[str, ReorderAdvice] | None = None) -> Observed:
     """Pure: the faults one reading shows. ``active`` maps keys that have an open fault to its
-    current severity (threshold hysteresis and reorder refill rules depend on it).
+    current severity (threshold hysteresis and reorder refill rules depend on it). ``reorder``
+    (from the supplies engine) decides the ``reorder:<index>`` keys it names, in place of the
+    device's own low/empty state.
 
     A stale reading (a sleeping printer's last values) says nothing. An unreachable one speaks
     only about its own reachability: a jam is not cleared by a timeout.
@@ -118,7 +134,7 @@ def observe(reading: Reading, device: DeviceConfig, *, primary: bool,
 
     if has_printer_data(reading):
         covered |= PRINTER_KEYS
-        _observe_printer(reading, present, covered, active)
+        _observe_printer(reading, present, covered, active, reorder or {})
 
     metrics = dict(reading.metrics)
     if reading.error is None:
@@ -140,7 +156,7 @@ def observe(reading: Reading, device: DeviceConfig, *, primary: bool,
 
 
 def _observe_printer(reading: Reading, present: dict[str, Observation], covered: set[str],
-                     active: Mapping[str, str]) -> None:
+                     active: Mapping[str, str], reorder: Mapping[str, ReorderAdvice]) -> None:
     for bit in sorted(reading.faults or ()):
         if bit in CATALOGUE:
             _merge(present, bit, fault_severity(bit, reading.device_status),
@@ -168,6 +184,13 @@ def _observe_printer(reading: Reading, present: dict[str, Observation], covered:
         if s.type not in mib.MARKING_TYPES:
             continue
         key = f"reorder:{s.index}"
+        advice = reorder.get(key)
+        if advice is not None:
+            covered.add(key)
+            if advice.ordered:
+                _merge(present, key, advice.severity, advice.detail, kind="reorder",
+                       part_number=advice.part_number, title=advice.title or None)
+            continue
         if s.state in {"low", "empty"}:
             covered.add(key)
             pct = f" ({s.percent:g}%)" if s.percent is not None else ""

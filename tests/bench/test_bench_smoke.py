@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _tools_installed() -> None:
+def _tools_installed(real_service: None) -> None:
     """scripts/install-deps.sh installs all of these; a missing one is a failure, not a skip."""
     missing = [p for p in (SNMPD, EXPORTER) if not os.path.exists(p)]
     if shutil.which("snmpsim-command-responder", path=str(Path(sys.executable).parent)) is None:

@@ -9,7 +9,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from collector.storage.influx import Backoff, InfluxWriter
 from probes.model import Reading
 from probes.registry import probe_settings
 from probes.secret import Secret
+from tests.waiting import async_wait_until
 
 COUNT = 4
 
@@ -49,7 +49,8 @@ class Recorder:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimFleet, Snmpsim]]:
+def fleet(real_service: None, tmp_path_factory: pytest.TempPathFactory,
+          ) -> Iterator[tuple[SimFleet, Snmpsim]]:
     fleet = SimFleet(tmp_path_factory.mktemp("fleet"), count=COUNT, prefix="e2e")
     fleet.write()
     sim = Snmpsim([], live_dir=fleet.data_dir).start()
@@ -97,6 +98,12 @@ def distinct_times(influxd: Influxd, db: str) -> int:
     result: Any = influxd.query('SELECT "up" FROM "availability"', db=db)
     series = result["results"][0].get("series", [])
     return sum(len(s["values"]) for s in series)
+
+
+def polled_each(recorder: Recorder, times: int) -> bool:
+    """Every device of the fleet has been polled at least ``times`` times."""
+    counts = expected_counts(recorder)
+    return len(counts) == COUNT and min(counts.values()) >= times
 
 
 def expected_counts(recorder: Recorder) -> dict[str, int]:
@@ -152,7 +159,7 @@ async def test_restart_with_a_full_spool_replays_it_exactly_once(
     await asyncio.to_thread(influxd.kill, signal.SIGKILL)
     try:
         runner = await start(config, first)
-        await asyncio.sleep(2.0)
+        await async_wait_until(lambda: polled_each(first, 2), timeout=15)
         await runner.cleanup()  # InfluxDB still away: everything goes to the disk spool
     finally:
         await asyncio.to_thread(influxd.restart)
@@ -160,7 +167,7 @@ async def test_restart_with_a_full_spool_replays_it_exactly_once(
     assert count_points(influxd, db) == {}
     second = Recorder()
     runner = await start(config, second)
-    await asyncio.sleep(2.0)
+    await async_wait_until(lambda: polled_each(second, 2), timeout=15)
     await runner.cleanup()
     want = expected_counts(first)
     for device, n in expected_counts(second).items():
@@ -205,21 +212,25 @@ async def test_sigterm_stops_cleanly_and_flushes(
     collector_process: tuple[subprocess.Popen[str], int], influxd: Influxd, db: str
 ) -> None:
     proc, port = collector_process
-    deadline = time.monotonic() + 30
-    polled: dict[str, int] = {}
-    while time.monotonic() < deadline:
+    polled: dict[str, float] = {}
+
+    async def polled_since(after: dict[str, float]) -> bool:
+        """Every device has a reading newer than ``after``'s (0 when absent)."""
+        nonlocal polled
         try:
             devices = await asyncio.to_thread(get_json, f"http://127.0.0.1:{port}/api/v1/devices")
-            polled = {d["name"]: d["readings"].get("snmp_printer", {}).get("time", 0) > 0
-                      for d in devices["devices"]}
-            if len(polled) == COUNT and all(polled.values()):
-                break
         except OSError:
-            pass
-        await asyncio.sleep(0.3)
-    else:
-        pytest.fail(f"collector never polled every device: {polled}")
-    await asyncio.sleep(2.0)
+            return False
+        polled = {d["name"]: d["readings"].get("snmp_printer", {}).get("time", 0)
+                  for d in devices["devices"]}
+        return len(polled) == COUNT and all(t > after.get(n, 0) for n, t in polled.items())
+
+    try:
+        await async_wait_until(lambda: polled_since({}), timeout=30, interval=0.3)
+        first = dict(polled)
+        await async_wait_until(lambda: polled_since(first), timeout=30, interval=0.3)
+    except TimeoutError:
+        pytest.fail(f"collector did not poll every device twice: {polled}")
     # flush_interval is 10 s: anything in InfluxDB now came from the final flush on SIGTERM.
     proc.send_signal(signal.SIGTERM)
     out, _ = await asyncio.to_thread(proc.communicate, None, 30)

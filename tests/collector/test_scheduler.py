@@ -19,6 +19,7 @@ from probes.printer import snmp_deadline
 from probes.registry import probe_settings
 from probes.secret import Secret
 from probes.snmp import SnmpClient
+from tests.waiting import async_wait_until
 
 
 class ListSink:
@@ -45,7 +46,7 @@ def device(name: str, sim: Snmpsim, interval: float = 1.0, **kw: object) -> Devi
 
 
 @pytest.fixture()
-def fleet(tmp_path: Path) -> Iterator[tuple[SimFleet, Snmpsim]]:
+def fleet(real_service: None, tmp_path: Path) -> Iterator[tuple[SimFleet, Snmpsim]]:
     fleet = SimFleet(tmp_path / "fleet", count=3, prefix="sched")
     fleet.write()
     sim = Snmpsim([], live_dir=fleet.data_dir).start()
@@ -166,7 +167,14 @@ async def test_loop_polls_every_device_and_stops_cleanly(
     sink = ListSink()
     sched = Scheduler(devices, CollectorSettings(jitter=1.0, max_concurrency=2), [sink], *parts)
     await sched.start()
-    await asyncio.sleep(2.5)
+    names: list[str] = []
+
+    def three_polls_each() -> bool:
+        nonlocal names
+        names = [r.device for r in sink.readings]
+        return all(names.count(f"sched-0{i}") >= 3 for i in (1, 2, 3))
+
+    await async_wait_until(three_polls_each, timeout=15)
     await sched.stop()
     names = [r.device for r in sink.readings]
     assert {n: names.count(n) >= 3 for n in ("sched-01", "sched-02", "sched-03")} == {
@@ -176,7 +184,7 @@ async def test_loop_polls_every_device_and_stops_cleanly(
     pdus = {r.cost.pdus for r in sink.readings if r.device == "sched-01"}
     assert len(pdus) >= 2
     count = len(sink.readings)
-    await asyncio.sleep(0.7)
+    await asyncio.sleep(0.7)  # time passes (more than an interval): no poll after stop
     assert len(sink.readings) == count  # nothing polls after stop
     # the adaptive limit (probes/limiter.py) never lets more than max_concurrency polls run
     assert sched.limit.maximum == 2 and 1 <= sched.limit.peak <= 2

@@ -14,6 +14,7 @@ from probes.parsing import (
     parse_trays,
     supply_state,
 )
+from probes.printer import PrinterProbe
 
 SUP = mib.PRT_SUPPLIES_ENTRY
 INP = mib.PRT_INPUT_ENTRY
@@ -298,8 +299,6 @@ def test_printer_status_picks_the_most_telling(statuses: dict[int, int],
 
 
 def test_second_engine_down_makes_the_printer_critical() -> None:
-    from probes.printer import PrinterProbe
-
     rows = {
         f"{mib.HR_DEVICE_STATUS}.1": 2, f"{mib.HR_DEVICE_STATUS}.2": 5,
         f"{mib.HR_PRINTER_STATUS}.1": 3, f"{mib.HR_PRINTER_STATUS}.2": 1,

@@ -22,6 +22,7 @@ import pytest
 from collector.cli.render import display_width, render
 from collector.demo import Snmpsim, free_port
 from probes.model import Reading
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 EXE = [sys.executable, "-m", "collector.cli"]
@@ -69,15 +70,15 @@ def get(url: str) -> bytes:
 
 
 def wait_until_up(url: str, proc: subprocess.Popen[str], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         assert proc.poll() is None, proc.communicate()
         try:
             get(url)
-            return
         except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"{url} did not answer")
+            return False
+        return True
+
+    wait_until(answers, timeout=timeout, interval=0.2, message=f"{url} answers")
 
 
 # --- the collector command ---------------------------------------------------------------------
@@ -89,7 +90,7 @@ def collector_config(tmp_path: Path, port: int) -> Path:
 
 
 @pytest.fixture()
-def collector(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def collector(real_service: None, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """A running ``fleetwatch collector`` (no devices, no storage) and its URL."""
     port = free_port()
     proc = subprocess.Popen([*EXE, "collector", "--config", str(collector_config(tmp_path, port))],
@@ -104,6 +105,7 @@ def collector(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
         proc.communicate()
 
 
+@pytest.mark.service  # a collector subprocess
 def test_collector_on_a_busy_port_says_so_in_one_line(tmp_path: Path, busy_tcp: int) -> None:
     proc = fleetwatch("collector", "--config", str(collector_config(tmp_path, busy_tcp)),
                       timeout=30)
@@ -218,14 +220,14 @@ def alive(pid: int) -> bool:
 
 
 def wait_gone(pids: set[int], timeout: float = 30) -> set[int]:
-    deadline = time.monotonic() + timeout
-    while (left := {p for p in pids if alive(p)}) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return left
+    """Those of ``pids`` still alive after waiting up to ``timeout`` s for all to end."""
+    with contextlib.suppress(TimeoutError):
+        wait_until(lambda: not any(alive(p) for p in pids), timeout=timeout, interval=0.2)
+    return {p for p in pids if alive(p)}
 
 
 @pytest.fixture()
-def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], set[int], list[str]]]:
+def demo(real_service: None, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], set[int], list[str]]]:
     """A running ``fleetwatch demo`` with one simulated printer on free ports: the process, the
     processes it started (influxd, snmpsim) and the lines it printed so far."""
     config = demo_config(tmp_path, free_port(), free_port(), free_port("udp"))
@@ -281,6 +283,7 @@ def test_demo_processes_die_with_a_killed_demo(
     assert not wait_gone(started)
 
 
+@pytest.mark.service  # a demo subprocess (which must start nothing more)
 @pytest.mark.parametrize("busy", ["listen", "influx", "snmp"])
 def test_demo_refuses_busy_ports_before_starting_anything(
         tmp_path: Path, busy_tcp: int, busy_udp: int, busy: str) -> None:

@@ -9,12 +9,22 @@ import re
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
-from collector.config import DEFAULT_SNMP_PROFILE, Threshold, WeeklyWindow
+from collector.config import (
+    DEFAULT_SNMP_PROFILE,
+    CollectorSettings,
+    DeviceConfig,
+    Listen,
+    StorageConfig,
+    Threshold,
+    WeeklyWindow,
+)
 from collector.config.loader import ConfigErrors, load_config
 from collector.schema import DEVICE_TAGS, SCHEMA
 from probes.errors import ConfigError
@@ -906,3 +916,55 @@ def test_device_community_overrides_profile(tmp_path: Path) -> None:
           - {name: p1, host: 10.0.0.1, snmp: secure, community: nope}
     """)
     assert "devices[0].community: profile 'secure' is SNMPv3, which has no community" in str(errors)
+
+
+# -- the pydantic path: lines, keys, models built in code ------------------------------------------
+
+
+def test_block_style_errors_point_at_the_value_or_the_key(tmp_path: Path) -> None:
+    err = errors_of(tmp_path, """\
+        devices:
+          - name: p1
+            host:
+              10.0.0.300
+        collector:
+          colour:
+            red
+        snmp_profiles:
+          'bad name': {}
+        """)
+    file = tmp_path / "fleet.yaml"
+    assert [str(e) for e in err.errors] == [
+        f"{file}:4: devices[0].host: '10.0.0.300' is not a valid IP address",
+        f"{file}:6: collector.colour: unknown key; expected one of: listen, state_dir, "
+        "max_concurrency, jitter, sleep_grace, api_token",
+        f"{file}:9: snmp_profiles.bad name: profile name 'bad name' may only use letters, "
+        "digits, '.', '_' and '-' (start with a letter or digit; at most 128)",
+    ]
+
+
+def test_a_recursive_alias_is_an_error(tmp_path: Path) -> None:
+    err = errors_of(tmp_path, "devices: &x [*x]\n")
+    assert [e.message for e in err.errors] == ["a YAML alias may not contain itself"]
+
+
+def test_sections_without_a_value_are_empty(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "collector:\nstorage:\nsites:\n  hq:\ndevices:\n"
+                               "tickets:\nsnmp_profiles:\n  p:\n"), env={})
+    assert config.devices == () and config.sites["hq"].timezone == "UTC"
+    assert config.snmp_profiles["p"].community == Secret("public")
+    err = errors_of(tmp_path, "notifications:\n  webhook:  #<\n")
+    assert str(err).endswith("fleet.yaml:2: notifications.webhook.url: is required")
+
+
+def test_models_check_values_from_code_too() -> None:
+    with pytest.raises(ValidationError, match="needs warning, critical or both"):
+        Threshold("black")
+    with pytest.raises(ValidationError):
+        DeviceConfig(name="p1", host="10.0.0.1", port=0)
+    with pytest.raises(ValidationError) as info:
+        StorageConfig(password=Secret("s3cret-pw"), batch_size=0)  # type: ignore[arg-type]
+    assert "s3cret" not in str(info.value) and "s3cret" not in repr(info.value)
+    settings = CollectorSettings(listen_port=9000)  # code may give the parts of listen
+    assert settings.listen == Listen("127.0.0.1", 9000) and settings.listen_host == "127.0.0.1"
+    assert replace(settings, jitter=0.5).listen_port == 9000

@@ -25,6 +25,7 @@ from collector.notify.notifier import Notifier
 from collector.tickets.store import DuplicateOpenTicket, IllegalTransition, NewTicket, TicketStore
 from tests.collector.conftest import Clock, printer
 from tests.collector.faults.test_engine import PRINTER, SETTINGS
+from tests.waiting import async_wait_until as until
 
 
 @dataclass
@@ -91,14 +92,6 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
         yield box, port
     finally:
         controller.stop()
-
-
-async def until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def outbox_rows(store: TicketStore) -> list[tuple[str, str, int, str | None]]:
@@ -195,7 +188,7 @@ async def test_webhook_permanent_refusal_is_not_retried(store: TicketStore, hook
     try:
         notifier.notify("opened", await _a_ticket(store))
         await until(lambda: notifier.stats.failed == 1)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # time passes: no retry of a permanent refusal
         health = notifier.health()
     finally:
         await notifier.stop()

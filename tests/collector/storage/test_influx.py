@@ -13,7 +13,7 @@ import signal
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -33,6 +33,7 @@ from collector.storage.spool import Spool
 from probes.model import Supply
 from probes.secret import Secret
 from tests.collector.storage.samples import device, printer_reading, serve
+from tests.waiting import async_wait_until
 
 FAST = Backoff(initial=0.05, maximum=0.4, attempts=2)
 T0 = 1_795_000_000.0
@@ -48,14 +49,6 @@ def v1(url: str, db: str, **kw: Any) -> StorageConfig:
 
 def unique_db() -> str:
     return f"fw_{uuid.uuid4().hex[:12]}"
-
-
-async def wait_until(cond: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -147,7 +140,8 @@ async def test_no_point_lost_or_duplicated_across_a_crash(influxd: Influxd, quer
     finally:
         if not influxd.alive():
             await asyncio.to_thread(influxd.restart)
-    await wait_until(lambda: writer.stats.written == total, "every line written")
+    await async_wait_until(lambda: writer.stats.written == total, timeout=20,
+                           message="every line written")
     await writer.close()
 
     assert writer.stats.spooled > 0, "the outage never reached the spool"
@@ -193,7 +187,8 @@ async def test_spool_survives_the_process_and_replays_once_in_order(
                                            backoff=FAST)
         await second.write_lines(seq_lines(200, 260))  # new data, queued before the loop runs
         await second.start()
-        await wait_until(lambda: second.stats.written == 260, "spool and new lines written")
+        await async_wait_until(lambda: second.stats.written == 260, timeout=20,
+                               message="spool and new lines written")
         await second.close()
     finally:
         await recorder.stop()

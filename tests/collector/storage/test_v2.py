@@ -5,7 +5,7 @@ itself and answers 204, so it cannot show how the writer handles a refused point
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import time
 from dataclasses import replace
@@ -23,6 +23,7 @@ from collector.storage.influx import Backoff, InfluxWriter
 from collector.storage.lineproto import reading_lines, time_ns
 from probes.secret import Secret
 from tests.collector.storage.samples import device, parse_line, printer_reading, serve
+from tests.waiting import async_wait_until
 
 FAST = Backoff(initial=0.05, maximum=0.4, attempts=2)
 
@@ -37,16 +38,20 @@ async def export(vm: VictoriaMetrics, selector: str, samples: int) -> list[dict[
     """Series matching ``selector``, once at least ``samples`` samples are searchable (VM makes
     fresh samples searchable a moment after /internal/force_flush; give it up to 10 s)."""
     series: list[dict[str, Any]] = []
+    series: list[Any] = []
+
+    async def enough() -> bool:
+        nonlocal series
+        async with http.get(f"{vm.url}/internal/force_flush") as resp:
+            assert resp.status == 200
+        async with http.get(f"{vm.url}/api/v1/export", params={"match[]": selector}) as resp:
+            assert resp.status == 200
+            series = [json.loads(ln) for ln in (await resp.text()).splitlines() if ln]
+        return sum(len(s["values"]) for s in series) >= samples
+
     async with aiohttp.ClientSession() as http:
-        for _ in range(100):
-            async with http.get(f"{vm.url}/internal/force_flush") as resp:
-                assert resp.status == 200
-            async with http.get(f"{vm.url}/api/v1/export", params={"match[]": selector}) as resp:
-                assert resp.status == 200
-                series = [json.loads(ln) for ln in (await resp.text()).splitlines() if ln]
-            if sum(len(s["values"]) for s in series) >= samples:
-                return series
-            await asyncio.sleep(0.1)
+        with contextlib.suppress(TimeoutError):  # the caller's assertion shows what arrived
+            await async_wait_until(enough, timeout=10, interval=0.1)
     return series
 
 
@@ -97,10 +102,8 @@ async def test_v2_outage_spools_then_replays(victoria: VictoriaMetrics, tmp_path
 
     back = await InfluxWriter.create(v2(victoria.url), tmp_path, backoff=FAST)
     await back.start()  # replays at once
-    for _ in range(200):
-        if back.stats.spool_lines == 0:
-            break
-        await asyncio.sleep(0.02)
+    await async_wait_until(lambda: back.stats.spool_lines == 0, timeout=4,
+                           message="the spool replayed")
     await back.close()
     assert back.stats.replayed == away.stats.spooled == back.stats.written
     ups = await export(victoria, f'{{__name__="availability_up",site="{run}"}}', samples=4)

@@ -1,5 +1,5 @@
 """Tickets through the real path: snmpsim over UDP → scheduler → printer probe → fault engine →
-SQLite → REST API, in the real collector app (collector.service.build_app) on a loopback port.
+SQLite → REST API, in the real collector app (collector.app.build_app) on a loopback port.
 
 - A simulated printer whose error state is SET over SNMP (snmpsim ``writecache``): a jam opens
   exactly one ticket within one poll interval plus the debounce; clearing it resolves the ticket.
@@ -44,6 +44,7 @@ from collector.demo import Snmpsim, free_port
 from probes.printer_mib import HR_PRINTER_ERROR_STATE
 from probes.registry import probe_settings
 from probes.secret import Secret
+from tests.waiting import async_wait_until
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "fixtures" / "recordings"
 INTERVAL = 1.0
@@ -53,7 +54,7 @@ SLACK = 1.5  # scheduling, SNMP round trips and the API polling step
 
 
 @pytest.fixture()
-def sims() -> Iterator[tuple[Snmpsim, Snmpsim]]:
+def sims(real_service: None) -> Iterator[tuple[Snmpsim, Snmpsim]]:
     jam = Snmpsim([RECORDINGS / "tickets_jam.snmprec"])
     sleeper = Snmpsim([RECORDINGS / "tickets_sleeper.snmprec"])
     try:
@@ -105,6 +106,14 @@ class Collector:
             result: list[dict[str, Any]] = body["tickets"]
             return result
 
+    async def polled(self) -> bool:
+        """Every device has a reading of its printer probe."""
+        async with self.http.get(f"{self.url}/api/v1/devices") as r:
+            assert r.status == 200
+            devices = (await r.json())["devices"]
+        return bool(devices) and all(
+            d["readings"].get("snmp_printer", {}).get("time", 0) > 0 for d in devices)
+
     async def timeline(self, ticket_id: int) -> list[dict[str, Any]]:
         async with self.http.get(f"{self.url}/api/v1/tickets/{ticket_id}") as r:
             assert r.status == 200
@@ -113,14 +122,18 @@ class Collector:
 
     async def wait_for(self, predicate: Any, timeout: float) -> list[dict[str, Any]]:
         """Poll the API until ``predicate(tickets)``; returns those tickets."""
-        deadline = time.monotonic() + timeout
-        while True:
+        tickets: list[dict[str, Any]] = []
+
+        async def reached() -> bool:
+            nonlocal tickets
             tickets = await self.tickets()
-            if predicate(tickets):
-                return tickets
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not reached within {timeout:.1f} s; tickets: {tickets}")
-            await asyncio.sleep(0.1)
+            return bool(predicate(tickets))
+
+        try:
+            await async_wait_until(reached, timeout=timeout, interval=0.1)
+        except TimeoutError:
+            raise AssertionError(f"not reached within {timeout:.1f} s; tickets: {tickets}") from None
+        return tickets
 
 
 @pytest.fixture()
@@ -157,7 +170,7 @@ def of(tickets: list[dict[str, Any]], device: str, key: str) -> list[dict[str, A
 
 async def test_tickets_end_to_end(collector: Collector, sims: tuple[Snmpsim, Snmpsim]) -> None:
     jam_sim, sleeper_sim = sims
-    await asyncio.sleep(INTERVAL * 1.5)  # both printers polled, healthy
+    await async_wait_until(collector.polled, timeout=INTERVAL + SLACK)  # both polled, healthy
     assert await collector.tickets() == []
 
     # --- a jam opens exactly one ticket within one interval plus the debounce ----------------

@@ -25,10 +25,11 @@ from collector.demo import Snmpsim, free_port
 from collector.demo.simfleet import SimFleet, make_printer
 from probes.registry import probe_settings
 from probes.secret import Secret
+from tests.waiting import async_wait_until
 
 
 @pytest.fixture()
-async def running(tmp_path: Path) -> AsyncIterator[tuple[str, SimFleet]]:
+async def running(real_service: None, tmp_path: Path) -> AsyncIterator[tuple[str, SimFleet]]:
     fleet = SimFleet(tmp_path / "fleet", count=3, prefix="web")
     fleet.get("web-02").forced_faults = {"jammed"}
     fleet.write()
@@ -66,11 +67,11 @@ async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
 async def test_pages_and_api(running: tuple[str, SimFleet]) -> None:
     base, _ = running
     async with aiohttp.ClientSession() as session:
-        for _ in range(50):
-            tickets = await get_json(session, f"{base}/api/v1/tickets?device=web-02")
-            if tickets["total"]:
-                break
-            await asyncio.sleep(0.2)
+        async def jam_ticket() -> Any:
+            found = await get_json(session, f"{base}/api/v1/tickets?device=web-02")
+            return found if found["total"] else None
+
+        tickets = await async_wait_until(jam_ticket, timeout=10, interval=0.2)
         devices = await get_json(session, f"{base}/api/v1/devices")
         by_name = {d["name"]: d for d in devices["devices"]}
         assert set(by_name) == {"web-01", "web-02", "web-03"}
