@@ -17,6 +17,8 @@ What is measured, each phase into its own new database on the same influxd 1.6 (
 6. The same N as one-field points (``bench,host=hNNN value=Ki``), through InfluxWriter and plain
    aiohttp: the shape FIELD-NOTES measured (186k points/s), to separate the writer's cost from
    what influxd spends on wide printer points (about 8 fields each, many of them strings).
+7. ``handle(reading)`` once per poll, 200 polls at a time: the path a poll takes (with the
+   write-ahead spool each call returns once its lines are fsynced; group commits are printed).
 
 influxdb-client's own write API cannot be used here: influxd 1.6 has no /api/v2/write (404).
 CPU-seconds are this process's (``time.process_time``) and influxd's (``/proc/<pid>/stat``).
@@ -210,6 +212,31 @@ async def main() -> None:
             results.append(await measure("1-field points: plain aiohttp", n, influxd)(
                 plain_run("fw_simple_plain", simple)))
             await check_count(query, "fw_simple_plain", n, ("bench",))
+
+            # 7. The path a poll takes: one handle(reading) per poll, 200 polls at a time (the
+            # write-ahead writer returns once each poll's lines are fsynced in a group commit).
+            await query.query('CREATE DATABASE "fw_handle"')
+            polls = readings
+            handled = sum(len(reading_lines(r, d)) for r, d in polls)
+
+            async def handle_run() -> None:
+                with tempfile.TemporaryDirectory() as state:
+                    cfg = StorageConfig(backend="influxdb_v1", url=influxd.url,
+                                        database="fw_handle", batch_size=batch,
+                                        flush_interval=1.0, timeout=60.0)
+                    writer = await InfluxWriter.create(cfg, Path(state), session)
+                    await writer.start()
+                    for k in range(0, len(polls), 200):
+                        await asyncio.gather(*(writer.handle(r, d) for r, d in polls[k:k + 200]))
+                    await writer.close()
+                    commits.append(getattr(writer.stats, "commits", -1))
+                    if writer.stats.written != handled:
+                        raise SystemExit(f"writer stats: {writer.stats}")
+            commits: list[int] = []
+            results.append(await measure("handle(): 200 polls at a time", handled, influxd)(
+                handle_run))
+            await check_count(query, "fw_handle", handled, MEASUREMENTS)
+            group_commits = commits[0]
         await query.close()
     finally:
         influxd.stop()
@@ -220,6 +247,11 @@ async def main() -> None:
           f"{'CPU s influxd':>8}")
     for r in results:
         print(r.row())
+    if group_commits >= 0:
+        print(f"handle(): {len(polls):,} polls in {group_commits:,} group commits (one fsync "
+              "each) on the write-ahead spool")
+    else:
+        print("handle(): writer without a write-ahead spool (no group commits)")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 from collections.abc import AsyncIterator, Sequence
@@ -68,8 +69,36 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+# Seconds a stopping collector gives pending notifications (the rest wait in the outbox).
+DRAIN = 2.0
+
+
 class ListenError(FleetwatchError):
     """The web UI/API address (``collector.listen``) cannot be bound."""
+
+
+class StateDirError(FleetwatchError):
+    """``collector.state_dir`` cannot be created or written."""
+
+
+def check_state_dir(settings: CollectorSettings) -> None:
+    """Create ``collector.state_dir`` if needed and prove it takes a file (write, fsync,
+    delete). Raises :class:`StateDirError` with one line naming the config key."""
+    path = settings.state_dir
+    probe = path / f".fleetwatch-probe-{os.getpid()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"x")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        probe.unlink()
+    except OSError as err:
+        reason = (err.strerror or str(err)).lower()
+        raise StateDirError(f"cannot use state directory {path} (collector.state_dir): "
+                            f"{reason}") from err
 
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -95,12 +124,15 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _tickets_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Opens ``<state_dir>/tickets.sqlite3``, starts the notifier (webhooks through ``app[HTTP]``),
-    creates the fault engine and appends it to the sinks; at shutdown removes the engine from the
-    sinks, stops the notifier (giving queued notices a moment) and closes the store."""
+    """Opens ``<state_dir>/tickets.sqlite3`` (with an outbox row per enabled notification
+    channel), starts the notifier (the outbox deliverer; webhooks through ``app[HTTP]``), creates
+    the fault engine and appends it to the sinks; at shutdown removes the engine from the sinks,
+    stops the notifier (it sends what it can within DRAIN s; the rest stays in the outbox for
+    the next start) and closes the store."""
     config = app[CONFIG]
-    store = await TicketStore.open(config.collector.state_dir / DB_NAME)
-    notifier = Notifier(config.notifications, app.get(HTTP))
+    store = await TicketStore.open(config.collector.state_dir / DB_NAME,
+                                   outbox_channels=Notifier.channel_names(config.notifications))
+    notifier = Notifier(config.notifications, store, app.get(HTTP))
     try:
         await notifier.start()
         engine = await FaultEngine.create(store, config, notifier.notify)
@@ -110,11 +142,12 @@ async def _tickets_ctx(app: web.Application) -> AsyncIterator[None]:
         app[SINKS].append(engine)
         app[STATS]["tickets"] = engine
         app[STATS]["notifications"] = notifier
+        app[STATS]["ticket_store"] = store
         yield
     finally:
         if ENGINE in app and app[ENGINE] in app[SINKS]:
             app[SINKS].remove(app[ENGINE])
-        await notifier.stop()
+        await notifier.stop(drain=DRAIN)
         await store.close()
 
 
@@ -181,8 +214,14 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def build_app(config: Config) -> web.Application:
-    """The whole collector as an aiohttp app (not started). Creates the state directory."""
-    config.collector.state_dir.mkdir(parents=True, exist_ok=True)
+    """The whole collector as an aiohttp app (not started). Creates the state directory
+    (raises :class:`StateDirError` when it cannot)."""
+    try:
+        config.collector.state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StateDirError(f"cannot use state directory {config.collector.state_dir} "
+                            f"(collector.state_dir): {(err.strerror or str(err)).lower()}"
+                            ) from err
     quiet_bad_requests()
     # api_json_errors outermost (its catch-all also covers the guard), then the one request gate
     app = web.Application(middlewares=[api_json_errors, request_guard])
@@ -269,8 +308,15 @@ def stop_event() -> asyncio.Event:
 
 def run(config: Config) -> None:
     """Serve until SIGTERM/SIGINT/SIGHUP; then stop cleanly, flushing storage. Raises
-    :class:`ListenError` before anything starts when ``collector.listen`` cannot be bound."""
-    socks = listen_sockets(config.collector)
+    :class:`StateDirError` or :class:`ListenError` before anything starts when
+    ``collector.state_dir`` is unusable or ``collector.listen`` cannot be bound."""
+    socks = listen_sockets(config.collector)  # first: a busy port leaves nothing behind
+    try:
+        check_state_dir(config.collector)
+    except StateDirError:
+        for sock in socks:
+            sock.close()
+        raise
     eventloop.run(_serve(config, socks))
 
 

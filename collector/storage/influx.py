@@ -3,34 +3,42 @@
 Lifecycle (STYLE 8)::
 
     writer = await InfluxWriter.create(cfg.storage, cfg.collector.state_dir, session)
-    await writer.start()            # background flush loop; replays a spool left by a past run
-    await writer.handle(reading, device)   # a ReadingSink: formats and queues, never waits
+    await writer.start()            # group-commit and send loops; sends a spool left by a past run
+    await writer.handle(reading, device)   # a ReadingSink: returns once the lines are on disk
     ...
-    await writer.close()            # flushes everything: to InfluxDB, or to the spool
+    await writer.close()            # commits, sends what it can in ~cfg.timeout, keeps the rest
 
-Delivery contract:
-- Lines leave in batches of up to ``cfg.batch_size``, at least every ``cfg.flush_interval`` s.
+Delivery contract (docs/architecture.md, "Durability"):
+- Write-ahead: an accepted line is on disk before it is sent. ``handle``/``write_lines`` put
+  lines in the pending group; the commit loop writes each group as ONE spool segment (one
+  fsync, however many lines: group commit) and then lets the group's callers return (at most
+  :attr:`InfluxWriter.commit_wait` s). A SIGKILL after that loses nothing.
+- The send loop sends the spool oldest first, whole segments up to ``cfg.batch_size`` lines per
+  request, at least every ``cfg.flush_interval`` s, and deletes segments only after a 2xx.
 - A batch that meets a 5xx, 429, timeout or connection error is retried with capped exponential
-  backoff (:class:`Backoff`); if it still fails InfluxDB counts as away: the batch and everything
-  after it go to the disk spool, in order. While away, one attempt (the oldest spooled batch) is
-  made per backoff step; when it succeeds the spool is replayed oldest first, before any newer
-  line. A refusal (401, 403, 404 other than a missing database) is handled the same way — the data
-  is kept — and logged as an error.
+  backoff (:class:`Backoff`); if it still fails InfluxDB counts as away: segments just stay in
+  the spool; one attempt (the oldest segments) is made per backoff step. A refusal (401, 403,
+  404 other than a missing database) is handled the same way — the data is kept — and logged as
+  an error.
 - A batch the server refuses as a client error (400/413/422) loses only the offending lines:
   InfluxDB's "partial write" answers (1.x, 2.x, 3.x) mean the rest is stored; any other refusal
   is bisected down to the single lines that the server refuses. Dropped lines are logged.
-- Every line carries its timestamp, so a batch sent twice (a timeout after the server stored
-  it, or a crash between a replay and the deletion of its segment) overwrites itself: at least
-  once delivery with idempotent points, which shows up as exactly once in the database.
-- ``handle`` only queues. The queue in memory is bounded (:attr:`InfluxWriter.max_buffered`);
-  beyond it the oldest lines are dropped and counted (only when InfluxDB is up but slower than
-  the input for a long time: while it is away the queue goes to the spool).
-- Only transitions are logged: InfluxDB away once, back once (with what was spooled/dropped).
+- Every line carries its timestamp (the poll's, set when the reading is formatted, never at
+  send time), so a batch sent twice (a timeout after the server stored it, or a crash between
+  the 2xx and the deletion of its segment) overwrites itself: at-least-once delivery of
+  idempotent points, which shows up as exactly once in the database.
+- Bounds: the spool holds at most ``cfg.spool_max_bytes``; beyond it the OLDEST segments are
+  deleted, counted (``dropped_spool_full``), logged once per outage, and health says so. If the
+  spool cannot be written (disk full, read-only, removed), accepted lines are held in memory
+  (at most :attr:`InfluxWriter.max_buffered`, oldest dropped and counted beyond) and sent
+  directly; health is ``failing`` until the spool takes writes again.
+- Only transitions are logged: InfluxDB away once, back once; spool unwritable once, back once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -46,7 +54,7 @@ from collector.config import DeviceConfig, StorageConfig
 from collector.storage import QueryError, StorageError
 from collector.storage.lineproto import reading_lines
 from collector.storage.query import InfluxQuery, auth_headers, server_message
-from collector.storage.spool import Spool
+from collector.storage.spool import Segment, Spool
 from probes.model import Reading
 
 log = logging.getLogger(__name__)
@@ -75,7 +83,9 @@ class WriterStats:
     ``dropped_spool_full``: oldest spooled lines deleted to respect ``spool_max_bytes``.
     ``dropped_overflow``: oldest queued lines dropped because the memory queue was full.
     ``retries``: repeated attempts of a batch. Gauges: ``queued`` (lines in memory),
-    ``spool_lines``, ``spool_bytes``, ``available`` (False while InfluxDB counts as away).
+    ``spool_lines``, ``spool_bytes``, ``available`` (False while InfluxDB counts as away),
+    ``spool_error`` (why the spool cannot be written, else None). ``commits``: group commits
+    (spool segments written, one fsync each).
     """
 
     written: int = 0
@@ -89,6 +99,8 @@ class WriterStats:
     spool_lines: int = 0
     spool_bytes: int = 0
     available: bool = True
+    spool_error: str | None = None
+    commits: int = 0
 
 
 class _Unavailable(StorageError):
@@ -226,10 +238,17 @@ def _dropped_count(err: _Rejected, lines: int) -> int:
 
 
 class InfluxWriter:
-    """Batching InfluxDB writer with retries and a disk spool; a ReadingSink.
+    """Batching InfluxDB writer with a write-ahead disk spool and retries; a ReadingSink.
 
     Use :meth:`create` (no I/O in ``__init__``), then :meth:`start` and finally :meth:`close`.
     """
+
+    # How long handle()/write_lines() wait for their group commit before returning anyway (a
+    # stalled disk must not stall polling; the lines stay queued and are counted as such).
+    commit_wait = 2.0
+    # Below this many free bytes (or 5 % of a smaller file system) on the spool's disk, health
+    # says the disk is nearly full.
+    low_disk_bytes = 8 * 1024 * 1024
 
     def __init__(self, cfg: StorageConfig, transport: _Transport, spool: Spool, *,
                  backoff: Backoff, query: InfluxQuery | None) -> None:
@@ -237,24 +256,36 @@ class InfluxWriter:
         self.stats = WriterStats(spool_lines=spool.lines, spool_bytes=spool.bytes)
         self.backoff = backoff
         self.max_buffered = max(50 * cfg.batch_size, 100_000)
-        self._high_water = 4 * cfg.batch_size
-        self._spool_interval = max(cfg.flush_interval, 5.0)
         self._transport = transport
         self._spool = spool
         self._query = query
         self._need_database = query is not None
+        # Accepted lines not yet in the spool (the next group commit), and its waiters' future.
+        self._pending: list[list[str]] = []  # one chunk per caller
+        self._pending_lines = 0
+        self._group: asyncio.Future[None] | None = None
+        # Lines the spool could not take (its disk failed): kept in memory and sent directly.
         self._buffer: list[str] = []
+        # Lines of segments this writer wrote, so that sending them does not read the disk.
+        self._cache: dict[int, list[str]] = {}
+        self._cached_lines = 0
+        # Segments that waited for InfluxDB (counted in stats.spooled; stats.replayed when sent).
+        self._waiting: set[int] = {s.seq for s in spool.segments()}
         self._wake = asyncio.Event()
-        self._drained = asyncio.Event()
+        self._commit_wake = asyncio.Event()
         self._stop = asyncio.Event()
-        self._flushing = asyncio.Lock()  # one flush at a time: order and the spool depend on it
+        self._flushing = asyncio.Lock()  # one sender at a time: order depends on it
+        self._commit_lock = asyncio.Lock()  # one group commit at a time
+        self._disk = asyncio.Lock()  # one spool call at a time (the Spool is not thread-safe)
         self._task: asyncio.Task[None] | None = None
+        self._commit_task: asyncio.Task[None] | None = None
         self._closing = False
         self._closed = False
         self._down_since: float | None = None
+        self._down_reason = ""
         self._probe_delay = backoff.initial
         self._next_probe = 0.0
-        self._last_spool = time.monotonic()
+        self._spool_error: str | None = None
         self._spooled_in_outage = 0
         self._dropped_in_outage = 0
         self._overflowing = False
@@ -313,65 +344,99 @@ class InfluxWriter:
     # --- input ---------------------------------------------------------------------------------
 
     async def handle(self, reading: Reading, device: DeviceConfig) -> None:
-        """ReadingSink: format the reading and queue its lines; never waits for the network."""
-        self._enqueue(reading_lines(reading, device))
+        """ReadingSink: format the reading (its timestamp is the poll's, fixed here, never the
+        send time) and accept its lines; see :meth:`write_lines`."""
+        await self._accept(reading_lines(reading, device))
 
     async def write_lines(self, lines: Iterable[str]) -> None:
-        """Queue pre-formatted lines (one point each, no newline inside). While the flush loop
-        runs and more than four batches wait, this waits for the queue to drain (backpressure
-        for bulk producers); :meth:`handle` never does."""
-        self._enqueue(list(lines))
-        if self._task is None or self._task.done():
-            return
-        while len(self._buffer) >= self._high_water and not self._closing:
-            self._drained.clear()
-            await self._drained.wait()
+        """Accept pre-formatted lines (one point each, no newline inside).
 
-    def _enqueue(self, lines: list[str]) -> None:
+        While the writer runs this returns once the lines are in the spool on disk (fsynced, in
+        the next group commit: everything accepted meanwhile shares one fsync), so they survive
+        a SIGKILL; it waits at most :attr:`commit_wait` s (a stalled disk does not stall
+        polling). Before :meth:`start` it only queues; :meth:`flush` and :meth:`close` commit.
+        Raises StorageError once the writer is closing."""
+        await self._accept(list(lines))
+
+    async def _accept(self, lines: list[str]) -> None:
         if self._closing:
             raise StorageError(f"InfluxDB writer is closed: {len(lines)} lines not stored")
-        self._buffer.extend(lines)
-        overflow = len(self._buffer) - self.max_buffered
-        if overflow > 0:
-            del self._buffer[:overflow]
-            self.stats.dropped_overflow += overflow
-            if not self._overflowing:
-                self._overflowing = True
-                log.warning("InfluxDB writer queue full (%d lines): dropping the oldest lines; "
-                            "InfluxDB is slower than the input", self.max_buffered)
-        self.stats.queued = len(self._buffer)
-        if len(self._buffer) >= self.cfg.batch_size:
-            self._wake.set()
+        if not lines:
+            return
+        self._pending.append(lines)
+        self._pending_lines += len(lines)
+        while self._pending_lines > self.max_buffered and len(self._pending) > 1:
+            # the disk is stalled: commit cannot keep up at all
+            oldest = self._pending.pop(0)
+            self._pending_lines -= len(oldest)
+            self._count_overflow(len(oldest))
+        self._note_queued()
+        if self._group is None:
+            self._group = asyncio.get_running_loop().create_future()
+        group = self._group
+        if self._commit_task is None or self._commit_task.done():
+            return
+        self._commit_wake.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.commit_wait):
+                    await asyncio.shield(group)
+        except asyncio.CancelledError:
+            # The caller (a poll stopped at shutdown) gives up on this reading: take its lines
+            # back while their group is not being committed yet, so that the reading reaches
+            # either every sink or none. Once the commit runs they are stored anyway.
+            if self._group is group:
+                for i, chunk in enumerate(self._pending):
+                    if chunk is lines:
+                        del self._pending[i]
+                        self._pending_lines -= len(lines)
+                        self._note_queued()
+                        break
+            raise
+
+    def _count_overflow(self, n: int) -> None:
+        self.stats.dropped_overflow += n
+        if not self._overflowing:
+            self._overflowing = True
+            log.error("InfluxDB writer: more than %d lines neither on disk nor sent: dropping "
+                      "the oldest (spool %s unusable and InfluxDB away or slow)",
+                      self.max_buffered, self._spool.directory)
+
+    def _note_queued(self) -> None:
+        self.stats.queued = self._pending_lines + len(self._buffer)
 
     def _take(self, n: int) -> list[str]:
         batch = self._buffer[:n]
         del self._buffer[:n]
-        self.stats.queued = len(self._buffer)
-        if len(self._buffer) < self._high_water:
-            self._drained.set()
+        self._note_queued()
+        if len(self._buffer) < self.max_buffered // 2:
             self._overflowing = False
         return batch
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the background flush loop (idempotent)."""
+        """Start the group-commit and send loops (idempotent)."""
         if self._task is None and not self._closing:
+            self._commit_task = asyncio.create_task(self._commit_loop(), name="influx-commit")
             self._task = asyncio.create_task(self._run(), name="influx-writer")
+            if self._pending:
+                self._commit_wake.set()
 
     async def close(self) -> None:
-        """Stop the loop and flush everything queued: to InfluxDB when it is there and the spool
-        is empty, otherwise to the spool (which the next writer on this directory replays).
-        Bounded by about one ``cfg.timeout`` plus disk time. Idempotent."""
+        """Stop the loops, commit what is accepted, and send what the spool holds for up to
+        about ``cfg.timeout`` s; what is not sent stays in the spool for the next writer on this
+        directory. Idempotent."""
         if self._closed:
             return
         self._closing = True
         self._stop.set()
         self._wake.set()
-        self._drained.set()
+        self._commit_wake.set()
         try:
-            if self._task is not None:
-                await self._task
+            for task in (self._task, self._commit_task):
+                if task is not None:
+                    await task
             async with self._flushing:
                 await self._final_flush()
         finally:
@@ -380,11 +445,23 @@ class InfluxWriter:
             await asyncio.to_thread(self._spool.close)
 
     async def flush(self) -> None:
-        """Write what is queued now (after the spool, if any), or spool it now if InfluxDB is
-        away. The background loop does this by itself; this is for callers that need a point in
-        time (tests, a one-shot command). Raises StorageError if the spool's disk fails."""
+        """Commit what is accepted and send what the spool holds now (unless InfluxDB is away
+        and not due for a probe). The background loop does this by itself; this is for callers
+        that need a point in time (tests, a one-shot command)."""
         async with self._flushing:
-            await self._flush(force_spool=True)
+            await self._flush()
+
+    async def _commit_loop(self) -> None:
+        while not self._closing:
+            await self._commit_wake.wait()
+            self._commit_wake.clear()
+            if self._closing:
+                break
+            try:
+                await self._commit()
+            except Exception:
+                log.exception("InfluxDB writer: group commit failed")
+                await self._sleep(self.backoff.initial)
 
     async def _run(self) -> None:
         while not self._closing:
@@ -394,19 +471,16 @@ class InfluxWriter:
             try:
                 async with self._flushing:
                     await self._flush()
-            except StorageError as err:  # the spool's disk failed; the lines stay queued
-                log.error("InfluxDB writer: %s", err)
-                await self._sleep(max(self.cfg.flush_interval, self.backoff.initial))
             except Exception:
                 log.exception("InfluxDB writer: flush failed")
                 await self._sleep(max(self.cfg.flush_interval, self.backoff.initial))
 
     async def _wait_for_work(self) -> None:
         self._wake.clear()
-        if len(self._buffer) >= self.cfg.batch_size:
+        up = self._down_since is None
+        if up and (self._spool.lines >= self.cfg.batch_size
+                   or len(self._buffer) >= self.cfg.batch_size):
             return
-        if len(self._spool) and self._down_since is None:
-            return  # a spool left by an earlier run (or an interrupted replay): replay it now
         try:
             async with asyncio.timeout(self.cfg.flush_interval):
                 await self._wake.wait()
@@ -422,58 +496,177 @@ class InfluxWriter:
             return False
         return True
 
-    # --- flushing ------------------------------------------------------------------------------
+    # --- the write-ahead spool -----------------------------------------------------------------
 
-    async def _flush(self, *, force_spool: bool = False) -> None:
+    async def _commit(self) -> None:
+        """One group commit: every accepted line not yet on disk becomes one spool segment (one
+        fsync), then the waiters of that group return. If the spool cannot be written the lines
+        stay in memory (:attr:`_buffer`) and are sent directly; health shows it."""
+        async with self._commit_lock:
+            if not self._pending:
+                return
+            lines = [line for chunk in self._pending for line in chunk]
+            self._pending, self._pending_lines = [], 0
+            group, self._group = self._group, None
+            try:
+                await self._append(lines)
+            finally:
+                if group is not None and not group.done():
+                    group.set_result(None)
+                self._note_queued()
+
+    async def _append(self, lines: list[str]) -> bool:
+        """Put ``lines`` into the spool as one segment; on failure into memory. True if stored."""
+        try:
+            async with self._disk:
+                stored, dropped = await asyncio.to_thread(self._spool.append, lines)
+                newest = self._spool.segments()[-1] if stored else None
+        except StorageError as err:
+            self._spool_failed(str(err))
+            self._buffer.extend(lines)
+            overflow = len(self._buffer) - self.max_buffered
+            if overflow > 0:
+                del self._buffer[:overflow]
+                self._count_overflow(overflow)
+            self._wake.set()
+            return False
+        self._spool_ok()
+        if stored:
+            self.stats.commits += 1
+        if dropped:
+            self._forget_dropped()
+            if not self._dropped_in_outage:
+                log.error("InfluxDB spool %s is full (spool_max_bytes %d): dropping the oldest "
+                          "lines", self._spool.directory, self.cfg.spool_max_bytes)
+            self.stats.dropped_spool_full += dropped
+            self._dropped_in_outage += dropped
+        if newest is None:  # one batch bigger than the whole spool: refused (counted above)
+            return False
+        if self._cached_lines + len(lines) <= self.max_buffered:
+            self._cache[newest.seq] = lines
+            self._cached_lines += len(lines)
+        if self._down_since is not None:
+            self._mark_waiting([newest])
+        self._note_spool()
+        if self._spool.lines >= self.cfg.batch_size:
+            self._wake.set()
+        return True
+
+    def _forget_dropped(self) -> None:
+        oldest = self._spool.oldest()
+        first = oldest.seq if oldest is not None else 1 << 62
+        for seq in [s for s in self._cache if s < first]:
+            self._cached_lines -= len(self._cache.pop(seq))
+        self._waiting = {s for s in self._waiting if s >= first}
+
+    def _mark_waiting(self, segments: Iterable[Segment]) -> None:
+        for seg in segments:
+            if seg.seq not in self._waiting:
+                self._waiting.add(seg.seq)
+                self.stats.spooled += seg.lines
+                self._spooled_in_outage += seg.lines
+
+    def _spool_failed(self, reason: str) -> None:
+        if self._spool_error is None:
+            log.error("InfluxDB writer: %s; accepted lines are held in memory only (lost on a "
+                      "crash) until the spool can be written again", reason)
+        self._spool_error = reason
+        self.stats.spool_error = reason
+
+    def _spool_ok(self) -> None:
+        if self._spool_error is not None:
+            log.info("InfluxDB writer: the spool %s can be written again", self._spool.directory)
+            self._spool_error = None
+            self.stats.spool_error = None
+
+    async def _respool(self) -> None:
+        """Lines held in memory because the spool failed go to the spool once it works."""
+        while self._buffer:
+            batch = self._take(self.cfg.batch_size)
+            if not await self._append(batch):
+                # _append put them back at the end; restore their place at the front
+                self._buffer[:0] = self._buffer[-len(batch):]
+                del self._buffer[-len(batch):]
+                return
+
+    # --- sending -------------------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        await self._commit()
+        await self._respool()
         if self._down_since is not None and time.monotonic() < self._next_probe:
-            await self._spool_buffer(force=force_spool)
             return
         if not await self._replay():
-            await self._spool_buffer(force=force_spool)
             return
-        while self._buffer and not self._closing:
+        while self._buffer and not self._closing:  # the spool failed: send from memory
             batch = self._take(self.cfg.batch_size)
             attempts = 1 if self._down_since is not None else self.backoff.attempts
             try:
                 await self._deliver(batch, attempts)
             except _Unavailable as err:
+                self._buffer[:0] = batch
+                self._note_queued()
                 self._mark_down(err)
-                await self._spool_batch(batch)
-                if force_spool:
-                    await self._spool_buffer(force=True)
                 return
             self._mark_up()
 
     async def _final_flush(self) -> None:
-        try:
-            while self._buffer and self._down_since is None and not len(self._spool):
-                batch = self._take(self.cfg.batch_size)
-                try:
-                    await self._deliver(batch, attempts=1)
-                except _Unavailable as err:
-                    self._mark_down(err)
-                    await self._spool_batch(batch)
-            await self._spool_buffer(force=True)
-        except StorageError as err:
-            log.error("InfluxDB writer closing: %s; %d lines lost", err, len(self._buffer))
-
-    async def _replay(self) -> bool:
-        """Send the spool, oldest first. False when InfluxDB is away (or we are closing)."""
-        while (segment := self._spool.oldest()) is not None:
-            if self._closing:
-                return False
-            lines = await asyncio.to_thread(self._spool.read, segment)
+        await self._commit()
+        await self._respool()
+        if self._down_since is None:
             try:
-                written = await self._deliver(lines, attempts=1)
+                async with asyncio.timeout(self.cfg.timeout):
+                    if await self._replay(final=True):
+                        while self._buffer:
+                            batch = self._take(self.cfg.batch_size)
+                            try:
+                                await self._deliver(batch, attempts=1)
+                            except _Unavailable:
+                                self._buffer[:0] = batch
+                                break
+            except TimeoutError:
+                pass
+        if self._spool.lines:
+            log.info("InfluxDB writer closing: %d lines stay in the spool %s for the next start",
+                     self._spool.lines, self._spool.directory)
+        if self._buffer:
+            log.error("InfluxDB writer closing: the spool cannot be written (%s) and InfluxDB "
+                      "did not take them: %d lines lost", self._spool_error, len(self._buffer))
+
+    async def _replay(self, *, final: bool = False) -> bool:
+        """Send the spool oldest first, up to ``batch_size`` lines (whole segments) per request;
+        a segment is deleted once the server acknowledged it. False when InfluxDB is away (or
+        the loop is closing: :meth:`_final_flush` takes over)."""
+        while segments := self._next_segments():
+            if self._closing and not final:
+                return False
+            lines: list[str] = []
+            for seg in segments:
+                cached = self._cache.get(seg.seq)
+                if cached is None:
+                    async with self._disk:
+                        cached = await asyncio.to_thread(self._spool.read, seg)
+                lines += cached
+            attempts = 1 if self._down_since is not None or final else self.backoff.attempts
+            try:
+                await self._deliver(lines, attempts)
             except _Unavailable as err:
                 self._mark_down(err)
+                self._mark_waiting(self._spool.segments())
                 return False
-            await asyncio.to_thread(self._spool.remove, segment)
-            if not self._replaying:
-                self._replaying = True
-                self._replayed_in_run = 0
-            self.stats.replayed += written
-            self._replayed_in_run += written
+            try:
+                async with self._disk:
+                    await asyncio.to_thread(self._remove, segments)
+            except StorageError as err:  # sent, but the file stays: at worst sent again later
+                self._spool_failed(str(err))
+            waited = sum(s.lines for s in segments if s.seq in self._waiting)
+            self._waiting.difference_update(s.seq for s in segments)
+            if waited:
+                if not self._replaying:
+                    self._replaying = True
+                    self._replayed_in_run = 0
+                self.stats.replayed += waited
+                self._replayed_in_run += waited
             self._note_spool()
             self._mark_up()
         if self._replaying:
@@ -481,36 +674,64 @@ class InfluxWriter:
             log.info("InfluxDB writer: spool replayed (%d lines)", self._replayed_in_run)
         return True
 
-    async def _spool_buffer(self, *, force: bool) -> None:
-        if not self._buffer:
-            return
-        if (not force and len(self._buffer) < self.cfg.batch_size
-                and time.monotonic() - self._last_spool < self._spool_interval):
-            return
-        while self._buffer:
-            await self._spool_batch(self._take(self.cfg.batch_size))
+    def _next_segments(self) -> list[Segment]:
+        out: list[Segment] = []
+        lines = 0
+        for seg in self._spool.segments():
+            if out and lines + seg.lines > self.cfg.batch_size:
+                break
+            out.append(seg)
+            lines += seg.lines
+        return out
 
-    async def _spool_batch(self, batch: list[str]) -> None:
-        try:
-            stored, dropped = await asyncio.to_thread(self._spool.append, batch)
-        except StorageError:
-            self._buffer[:0] = batch  # keep it (and its place) in memory; the caller logs
-            self.stats.queued = len(self._buffer)
-            raise
-        self._last_spool = time.monotonic()
-        self.stats.spooled += stored
-        self._spooled_in_outage += stored
-        self._note_spool()
-        if dropped:
-            if not self._dropped_in_outage:
-                log.warning("InfluxDB spool %s is full (%d bytes): dropping the oldest lines",
-                            self._spool.directory, self.cfg.spool_max_bytes)
-            self.stats.dropped_spool_full += dropped
-            self._dropped_in_outage += dropped
+    def _remove(self, segments: list[Segment]) -> None:
+        """(worker thread) Delete sent segments."""
+        for seg in segments:
+            cached = self._cache.pop(seg.seq, None)
+            if cached is not None:
+                self._cached_lines -= len(cached)
+        failed: StorageError | None = None
+        for seg in segments:
+            try:
+                self._spool.remove(seg)
+            except StorageError as err:
+                failed = err
+        if failed is not None:
+            raise failed
 
     def _note_spool(self) -> None:
         self.stats.spool_lines = self._spool.lines
         self.stats.spool_bytes = self._spool.bytes
+
+    # --- health --------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, str]:
+        """``{"status": "ok" | "degraded" | "failing", "reason": ...}`` for /api/v1/health.
+
+        failing: the spool cannot be written (accepted lines are in memory only), or the spool
+        dropped lines for lack of room in this outage. degraded: InfluxDB is away (data waits
+        safely in the spool), or the spool's disk is nearly full."""
+        failing: list[str] = []
+        degraded: list[str] = []
+        if self._spool_error is not None:
+            failing.append(f"spool cannot be written ({self._spool_error}): {len(self._buffer)} "
+                           "lines held in memory only")
+        if self._down_since is not None:
+            away = time.monotonic() - self._down_since
+            degraded.append(f"InfluxDB at {self.cfg.url} unreachable for {away:.0f} s "
+                            f"({self._down_reason}); {self._spool.lines} lines wait in the spool")
+            if self._dropped_in_outage:
+                failing.append(f"spool full (spool_max_bytes {self.cfg.spool_max_bytes}): "
+                               f"{self._dropped_in_outage} oldest lines dropped")
+        space = self._spool.disk_space()
+        if space is not None and space[0] < min(self.low_disk_bytes, space[1] // 20):
+            degraded.append(f"only {space[0]} of {space[1]} bytes free on the disk of the spool "
+                            f"{self._spool.directory}")
+        if self.stats.dropped_overflow:
+            failing.append(f"{self.stats.dropped_overflow} lines dropped: neither the spool nor "
+                           "InfluxDB took them")
+        status = "failing" if failing else "degraded" if degraded else "ok"
+        return {"status": status, "reason": "; ".join(failing + degraded)}
 
     # --- delivery ------------------------------------------------------------------------------
 
@@ -586,6 +807,7 @@ class InfluxWriter:
 
     def _mark_down(self, err: _Unavailable) -> None:
         now = time.monotonic()
+        self._down_reason = str(err)
         if self._down_since is None:
             self._down_since = now
             self._probe_delay = self.backoff.initial

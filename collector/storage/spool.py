@@ -1,8 +1,10 @@
 """A bounded, ordered, on-disk queue of line-protocol batches (the writer's spool).
 
-While InfluxDB is away the writer appends each batch as one *segment* file; when it returns the
-segments are replayed oldest first and deleted once the server has them. The spool survives a
-restart: a new writer on the same directory finds the segments and replays them.
+The writer's write-ahead log: every group of accepted lines is appended as one *segment* file
+(one fsync per group, not per line) BEFORE it is sent, and a segment is deleted only after
+InfluxDB acknowledged it (2xx). While InfluxDB is away the segments simply stay; when it returns
+they are sent oldest first. The spool survives a crash or a restart: a new writer on the same
+directory finds the segments and sends them first.
 
 Layout: ``<dir>/<seq:016d>-<lines>.lp`` holds ``lines`` newline-terminated lines. A segment is
 written to ``.tmp``, fsynced and renamed, so a crash leaves either the whole segment or none.
@@ -19,6 +21,7 @@ at a time (the writer's flush task is the only caller). Errors are :class:`Stora
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections import deque
@@ -112,7 +115,8 @@ class Spool:
                 os.fsync(out.fileno())
             tmp.rename(path)
         except OSError as err:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # e.g. the directory itself is gone
+                tmp.unlink(missing_ok=True)
             raise StorageError(f"cannot write spool segment {path}: {err}") from err
         self._segments.append(Segment(seq, len(lines), len(data), path))
         self.bytes += len(data)
@@ -121,6 +125,18 @@ class Spool:
 
     def oldest(self) -> Segment | None:
         return self._segments[0] if self._segments else None
+
+    def segments(self) -> list[Segment]:
+        """The segments waiting, oldest first (a copy)."""
+        return list(self._segments)
+
+    def disk_space(self) -> tuple[int, int] | None:
+        """(free, total) bytes of the spool's file system (None: unknown)."""
+        try:
+            st = os.statvfs(self.directory)
+        except OSError:
+            return None
+        return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
 
     def read(self, segment: Segment) -> list[str]:
         try:
@@ -133,14 +149,19 @@ class Spool:
         return text.split("\n")[:-1]
 
     def remove(self, segment: Segment) -> None:
-        """Forget ``segment`` (after the server has it, or to make room)."""
+        """Forget ``segment`` (after the server has it, or to make room). A segment already
+        gone (dropped to make room while it was being sent) is a no-op."""
+        if segment not in self._segments:
+            return
+        # Forgotten first: a file that cannot be deleted is at worst sent again by the next
+        # writer on this directory (harmless: same points, same timestamps).
+        self._segments.remove(segment)
+        self.bytes -= segment.size
+        self.lines -= segment.lines
         try:
             segment.path.unlink(missing_ok=True)
         except OSError as err:
             raise StorageError(f"cannot delete spool segment {segment.path}: {err}") from err
-        self._segments.remove(segment)
-        self.bytes -= segment.size
-        self.lines -= segment.lines
 
     def close(self) -> None:
         """Release the directory lock (the segments stay for the next writer)."""

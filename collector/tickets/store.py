@@ -9,6 +9,10 @@ Contracts:
   partial UNIQUE index over (device, fault_key) for tickets whose state is not ``resolved`` or
   ``closed``. A write that would break it raises :class:`DuplicateOpenTicket`.
 - Every change to a ticket writes an event (who, when, what) in the same transaction.
+- Every change that people are told about (opened, reopened, resolved) writes its notice to the
+  ``outbox`` table, one row per channel, in the same transaction (the transactional outbox):
+  the ticket change and its notice commit together or not at all. :mod:`collector.notify`
+  delivers them.
 - The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files
   in order and a file from a newer Fleetwatch is refused rather than guessed at.
 
@@ -24,7 +28,9 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,7 +56,7 @@ EVENT_KINDS: Final = ("opened", "recurred", "cleared", "state", "comment", "assi
                       "note")
 SYSTEM: Final = "fleetwatch"  # "by" of everything the engine does
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 MIGRATIONS: Final[tuple[str, ...]] = (
     # 0 → 1
     """
@@ -94,7 +100,31 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX events_ticket ON events (ticket_id, id);
     """,
+    # 1 → 2: the notification outbox (docs/tickets.md, "Notifications: the outbox"). One row per
+    # notice and channel, written in the transaction of the ticket change that causes it.
+    # outcome: NULL while pending, then 'sent', 'refused' (permanent refusal) or 'expired'.
+    """
+    CREATE TABLE outbox (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        notice     TEXT NOT NULL,
+        channel    TEXT NOT NULL,
+        event      TEXT NOT NULL,
+        ticket_id  INTEGER NOT NULL,
+        at         REAL NOT NULL,
+        payload    TEXT NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        outcome    TEXT,
+        done_at    REAL
+    );
+    CREATE INDEX outbox_pending ON outbox (channel, id) WHERE outcome IS NULL;
+    """,
 )
+# Delivered (or given up) outbox rows are deleted this long after, at open.
+OUTBOX_KEEP: Final = 30 * 86400.0
+NOTICE_EVENTS: Final = ("opened", "reopened", "resolved")
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -124,6 +154,30 @@ class InvalidTicket(TicketError):
 
 class StoreError(FleetwatchError):
     """The database file cannot be used (newer schema, not a database, …)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One pending notice for one channel. ``notice`` is shared by the channels of one notice
+    (receivers may deduplicate on it); ``payload`` is the ticket's JSON at the change."""
+
+    id: int
+    notice: str
+    channel: str
+    event: str
+    ticket_id: int
+    at: float
+    payload: Mapping[str, Any]
+    attempts: int
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """``errors``: transactions that failed on the database (disk full, I/O error, locked);
+    ``last_error``: the latest, None once a transaction succeeded again."""
+
+    errors: int = 0
+    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,24 +298,34 @@ def _check_choice(value: str, allowed: Sequence[str], what: str) -> None:
 class TicketStore:
     """The queue. Open with ``await TicketStore.open(path)``; ``await close()`` when done."""
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, path: Path, *,
+                 outbox_channels: Sequence[str] = ()) -> None:
         self._conn = conn
         self._executor = executor
         self.path = path
         self._closed = False
+        # Every notice-worthy change (NOTICE_EVENTS) writes one outbox row per channel here.
+        self.outbox_channels = tuple(outbox_channels)
+        self._notices: list[tuple[int, str, float]] = []  # of the transaction in progress
+        self.stats = StoreStats()
 
     # --- lifecycle -----------------------------------------------------------------------------
     @classmethod
-    async def open(cls, path: Path) -> TicketStore:
-        """Open (creating or migrating) the database at ``path``. Raises StoreError."""
+    async def open(cls, path: Path, *, outbox_channels: Sequence[str] = ()) -> TicketStore:
+        """Open (creating or migrating) the database at ``path``. ``outbox_channels``: the
+        notification channels (``webhook``, ``email``) that get an outbox row for each notice.
+        Raises StoreError."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tickets-db")
         loop = asyncio.get_running_loop()
         try:
             conn = await loop.run_in_executor(executor, cls._connect, path)
+        except sqlite3.Error as err:  # e.g. the directory cannot be written
+            executor.shutdown(wait=False)
+            raise StoreError(f"{path}: cannot use ticket database: {err}") from err
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(conn, executor, path)
+        return cls(conn, executor, path, outbox_channels=outbox_channels)
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -314,22 +378,109 @@ class TicketStore:
             raise StoreError("ticket store is closed")
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor,
-                                              functools.partial(fn, *args, **kwargs))
+            result = await loop.run_in_executor(self._executor,
+                                                functools.partial(fn, *args, **kwargs))
         except sqlite3.Error as err:  # disk full, I/O error, locked by another process, …
+            if self.stats.last_error is None:
+                log.error("ticket store %s: %s", self.path, err)
+            self.stats.errors += 1
+            self.stats.last_error = str(err)
             raise StoreError(f"{self.path}: {err}") from err
+        if self.stats.last_error is not None:
+            log.info("ticket store %s works again", self.path)
+            self.stats.last_error = None
+        return result
+
+    def health(self) -> dict[str, str]:
+        """``failing`` while the latest transaction failed on the database, with its error."""
+        if self.stats.last_error is not None:
+            return {"status": "failing",
+                    "reason": f"ticket database {self.path}: {self.stats.last_error}"}
+        return {"status": "ok", "reason": ""}
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (in the worker thread)."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
+        self._notices = []
         try:
             yield conn
+            self._write_outbox(conn)
         except BaseException:
+            self._notices = []
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def _write_outbox(self, conn: sqlite3.Connection) -> None:
+        """The transactional outbox: the notices of this transaction, one row per channel, with
+        the ticket as it is at the end of the transaction; committed with the change or not at
+        all."""
+        notices, self._notices = self._notices, []
+        if not self.outbox_channels:
+            return
+        for ticket_id, event, at in notices:
+            payload = json.dumps(self._get(conn, ticket_id).to_json(), sort_keys=True)
+            notice = uuid.uuid4().hex
+            conn.executemany(
+                "INSERT INTO outbox (notice, channel, event, ticket_id, at, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(notice, channel, event, ticket_id, at, payload)
+                 for channel in self.outbox_channels])
+
+    # --- the outbox (docs/tickets.md) ----------------------------------------------------------
+    async def outbox_pending(self, channel: str, limit: int = 100) -> list[OutboxItem]:
+        """The oldest pending notices of ``channel``, oldest first."""
+        return await self._run(self._outbox_pending, channel, limit)
+
+    def _outbox_pending(self, channel: str, limit: int) -> list[OutboxItem]:
+        rows = self._conn.execute(
+            "SELECT * FROM outbox WHERE channel = ? AND outcome IS NULL ORDER BY id LIMIT ?",
+            (channel, limit)).fetchall()
+        return [OutboxItem(id=r["id"], notice=r["notice"], channel=r["channel"],
+                           event=r["event"], ticket_id=r["ticket_id"], at=r["at"],
+                           payload=json.loads(r["payload"]), attempts=r["attempts"])
+                for r in rows]
+
+    async def outbox_done(self, item_id: int, outcome: str, *, at: float,
+                          error: str | None = None) -> None:
+        """Mark a notice ``sent``, ``refused`` or ``expired`` (it is not offered again)."""
+        await self._run(self._outbox_done, item_id, outcome, at, error)
+
+    def _outbox_done(self, item_id: int, outcome: str, at: float, error: str | None) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE outbox SET outcome = ?, done_at = ?, attempts = attempts + 1, "
+                         "last_error = coalesce(?, last_error) WHERE id = ?",
+                         (outcome, at, error, item_id))
+
+    async def outbox_attempt_failed(self, item_id: int, error: str) -> None:
+        """Count a failed try; the notice stays pending."""
+        await self._run(self._outbox_attempt_failed, item_id, error)
+
+    def _outbox_attempt_failed(self, item_id: int, error: str) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                         (error, item_id))
+
+    async def outbox_counts(self) -> dict[str, int]:
+        """Pending notices per channel."""
+        return await self._run(self._outbox_counts)
+
+    def _outbox_counts(self) -> dict[str, int]:
+        rows = self._conn.execute("SELECT channel, count(*) FROM outbox WHERE outcome IS NULL "
+                                  "GROUP BY channel").fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def outbox_prune(self, before: float) -> int:
+        """Delete notices delivered or given up before ``before``; how many."""
+        return await self._run(self._outbox_prune, before)
+
+    def _outbox_prune(self, before: float) -> int:
+        with self._tx() as conn:
+            cur = conn.execute("DELETE FROM outbox WHERE outcome IS NOT NULL AND done_at < ?",
+                               (before,))
+            return int(cur.rowcount)
 
     # --- helpers (worker thread) ---------------------------------------------------------------
     def _get(self, conn: sqlite3.Connection, ticket_id: int) -> Ticket:
@@ -381,6 +532,10 @@ class TicketStore:
         self._update(conn, ticket.id, **cols)
         self._add_event(conn, ticket.id, at, "state", by, text,
                         {"from": ticket.state, "to": to})
+        if to == "resolved" and ticket.unresolved:
+            self._notices.append((ticket.id, "resolved", at))
+        elif ticket.state == "resolved" and to in UNRESOLVED:
+            self._notices.append((ticket.id, "reopened", at))
 
     # --- opening -------------------------------------------------------------------------------
     async def create(self, new: NewTicket, *, by: str, at: float, text: str = "") -> Ticket:
@@ -408,6 +563,7 @@ class TicketStore:
             ticket_id = int(cur.lastrowid or 0)
             self._add_event(conn, ticket_id, at, "opened", by, text or new.title,
                             {"severity": new.severity})
+            self._notices.append((ticket_id, "opened", at))
             if new.assignee:
                 self._add_event(conn, ticket_id, at, "assigned", by, new.assignee,
                                 {"from": None, "to": new.assignee})

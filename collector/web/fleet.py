@@ -147,12 +147,26 @@ async def device_api(request: web.Request) -> web.Response:
     return web.json_response(device_json(st))
 
 
+_RANK = {"ok": 0, "degraded": 1, "failing": 2}
+
+
 async def health_api(request: web.Request) -> web.Response:
-    out: dict[str, Any] = {"status": "ok", "time": time.time()}
+    """Counters of each component, and the truth: a component with a ``health()`` method says
+    ``ok``, ``degraded`` or ``failing`` with a reason; the top ``status`` is the worst of them
+    and ``reasons`` names each component that is not ok. Always HTTP 200 (it answered)."""
+    out: dict[str, Any] = {"status": "ok", "time": time.time(), "reasons": {}}
     for name, obj in request.app[STATS].items():
         stats = getattr(obj, "stats", obj)
         out[name] = dict(stats) if isinstance(stats, dict) else {
             k: getattr(stats, k) for k in getattr(stats, "__slots__", ())}
+        check = getattr(obj, "health", None)
+        if callable(check):
+            verdict = check()
+            out[name]["health"] = verdict
+            if verdict["status"] != "ok":
+                out["reasons"][name] = verdict["reason"]
+            if _RANK.get(verdict["status"], 2) > _RANK[out["status"]]:
+                out["status"] = verdict["status"]
     return web.json_response(out)
 
 

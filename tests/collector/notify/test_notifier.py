@@ -4,11 +4,14 @@ server. Tickets come from the real engine and store."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +22,7 @@ from collector.config import EmailConfig, NotificationConfig, WebhookConfig
 from collector.demo import free_port
 from collector.faults.engine import FaultEngine
 from collector.notify.notifier import Notifier
-from collector.tickets.store import NewTicket, TicketStore
+from collector.tickets.store import DuplicateOpenTicket, IllegalTransition, NewTicket, TicketStore
 from tests.collector.conftest import Clock, printer
 from tests.collector.faults.test_engine import PRINTER, SETTINGS
 from tests.waiting import async_wait_until as until
@@ -91,6 +94,16 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
         controller.stop()
 
 
+async def outbox_rows(store: TicketStore) -> list[tuple[str, str, int, str | None]]:
+    """(channel, event, ticket_id, outcome) of every outbox row, oldest first (a second
+    connection to the same file: what a restart would find)."""
+    def read() -> list[tuple[str, str, int, str | None]]:
+        with contextlib.closing(sqlite3.connect(store.path)) as conn:
+            return [tuple(r) for r in conn.execute(
+                "SELECT channel, event, ticket_id, outcome FROM outbox ORDER BY id")]
+    return await asyncio.to_thread(read)
+
+
 async def test_open_and_resolve_reach_webhook_and_mail(store: TicketStore, hook: Hook,
                                                       smtp: tuple[Mailbox, int]) -> None:
     box, port = smtp
@@ -98,7 +111,8 @@ async def test_open_and_resolve_reach_webhook_and_mail(store: TicketStore, hook:
         webhook=WebhookConfig(url=hook.url, headers={"X-Source": "fleetwatch"}, retries=2),
         email=EmailConfig(host="127.0.0.1", port=port, sender="fleetwatch@example.org",
                           to=("desk@example.org", "it@example.org"), timeout=5))
-    notifier = Notifier(config, backoff=0.05)
+    store.outbox_channels = Notifier.channel_names(config)
+    notifier = Notifier(config, store, backoff=0.05)
     await notifier.start()
     clock = Clock()
     engine = FaultEngine(store, SETTINGS, devices=(PRINTER,), notify=notifier.notify, now=clock)
@@ -116,51 +130,82 @@ async def test_open_and_resolve_reach_webhook_and_mail(store: TicketStore, hook:
     assert opened["text"] == "Ticket #1 opened: p1: Paper jam (critical)"
     assert resolved["ticket"]["state"] == "resolved"
     assert hook.headers[0]["X-Source"] == "fleetwatch"
+    assert hook.headers[0]["Idempotency-Key"] == opened["id"] != resolved["id"]
 
     first = box.messages[0]
     assert first["Subject"] == "[Fleetwatch] Ticket #1 opened: p1: Paper jam (critical)"
+    assert first["Message-ID"] == f"<{opened['id']}@fleetwatch>"  # one id for both channels
     assert "Device: p1" in first.get_content()
     assert box.envelopes[0] == ("fleetwatch@example.org", ["desk@example.org", "it@example.org"])
     assert "resolved" in box.messages[1]["Subject"]
     assert notifier.stats.sent == 4 and notifier.stats.failed == 0
+    assert await outbox_rows(store) == [
+        ("webhook", "opened", 1, "sent"), ("email", "opened", 1, "sent"),
+        ("webhook", "resolved", 1, "sent"), ("email", "resolved", 1, "sent")]
+
+
+async def test_the_outbox_row_commits_with_its_change_or_not_at_all(store: TicketStore) -> None:
+    store.outbox_channels = ("webhook",)
+    t = await store.create(NewTicket(kind="fault", title="jam", device="p1", fault_key="jam"),
+                           by="t", at=time.time())
+    with pytest.raises(DuplicateOpenTicket):  # refused: no ticket, so no notice either
+        await store.create(NewTicket(kind="fault", title="jam", device="p1", fault_key="jam"),
+                           by="t", at=time.time())
+    await store.change(t.id, by="t", at=time.time(), comment="looking")  # not notice-worthy
+    await store.change(t.id, by="t", at=time.time(), state="resolved")
+    with pytest.raises(IllegalTransition):
+        await store.change(t.id, by="t", at=time.time(), state="acknowledged")
+    await store.change(t.id, by="t", at=time.time(), state="open")
+    assert await outbox_rows(store) == [("webhook", "opened", 1, None),
+                                        ("webhook", "resolved", 1, None),
+                                        ("webhook", "reopened", 1, None)]
 
 
 async def test_webhook_retries_with_backoff(store: TicketStore, hook: Hook) -> None:
     hook.script = [500, 503]  # two failures, then success
+    store.outbox_channels = ("webhook",)
     notifier = Notifier(NotificationConfig(webhook=WebhookConfig(url=hook.url, retries=3)),
-                        backoff=0.05)
+                        store, backoff=0.05)
     await notifier.start()
     try:
         ticket = await _a_ticket(store)
         notifier.notify("opened", ticket)
         await asyncio.wait_for(hook.got.wait(), 10)
+        await until(lambda: notifier.stats.sent == 1)
     finally:
         await notifier.stop()
     assert hook.attempts == 3 and len(hook.received) == 1
     assert notifier.stats.retried == 2 and notifier.stats.sent == 1
+    assert notifier.health()["status"] == "ok"
 
 
 async def test_webhook_permanent_refusal_is_not_retried(store: TicketStore, hook: Hook) -> None:
     hook.script = [404]
+    store.outbox_channels = ("webhook",)
     notifier = Notifier(NotificationConfig(webhook=WebhookConfig(url=hook.url, retries=3)),
-                        backoff=0.05)
+                        store, backoff=0.05)
     await notifier.start()
     try:
         notifier.notify("opened", await _a_ticket(store))
         await until(lambda: notifier.stats.failed == 1)
         await asyncio.sleep(0.3)  # time passes: no retry of a permanent refusal
+        health = notifier.health()
     finally:
         await notifier.stop()
     assert hook.attempts == 1 and not hook.received
+    assert health["status"] == "degraded" and "HTTP 404" in health["reason"]
+    assert await outbox_rows(store) == [("webhook", "opened", 1, "refused")]
 
 
-async def test_a_failing_receiver_never_blocks_polling(store: TicketStore, hook: Hook) -> None:
+async def test_a_failing_receiver_never_blocks_polling_and_health_says_so(
+        store: TicketStore, hook: Hook) -> None:
     hook.delay = 1.0  # hangs longer than the webhook timeout
     dead_smtp = free_port()  # nothing listens there
     config = NotificationConfig(
         webhook=WebhookConfig(url=hook.url, timeout=0.3, retries=1),
         email=EmailConfig(host="127.0.0.1", port=dead_smtp, to=("desk@example.org",), timeout=1))
-    notifier = Notifier(config, backoff=0.05)
+    store.outbox_channels = Notifier.channel_names(config)
+    notifier = Notifier(config, store, backoff=0.05, backoff_max=0.2)
     await notifier.start()
     clock = Clock()
     engine = FaultEngine(store, SETTINGS, devices=(PRINTER,), notify=notifier.notify, now=clock)
@@ -170,14 +215,50 @@ async def test_a_failing_receiver_never_blocks_polling(store: TicketStore, hook:
             clock.now += 60
             await engine.handle(printer(faults={"jammed"} if i % 4 < 2 else set()), PRINTER)
         assert time.monotonic() - started < 1.0, "handle waited for a receiver"
-        assert notifier.stats.queued == 3 * 2
-        await until(lambda: notifier.stats.failed >= 2, timeout=15)
+        await until(lambda: "webhook" in notifier.health()["reason"]
+                    and "email" in notifier.health()["reason"], timeout=15)
+        health = notifier.health()
+        hook.delay = 0.0  # the receiver is back: everything waiting goes out, in order
+        await until(lambda: len(hook.received) == 3, timeout=15)
     finally:
         t0 = time.monotonic()
         await notifier.stop(drain=0.2)
         assert time.monotonic() - t0 < 3.0
-    assert hook.attempts >= 2  # the webhook was tried, and retried, not skipped
+    assert health["status"] == "failing"
+    assert "3 notices wait" in health["reason"] and "Connection refused" in health["reason"]
+    assert [n["event"] for n in hook.received] == ["opened", "resolved", "reopened"]
+    rows = await outbox_rows(store)
+    assert [r[3] for r in rows if r[0] == "email"] == [None, None, None]  # still waiting
+
+
+async def test_undelivered_notices_survive_a_restart_and_go_once(tmp_path: Path,
+                                                                 hook: Hook) -> None:
+    config = NotificationConfig(webhook=WebhookConfig(url=hook.url, timeout=0.5, retries=2))
+    path = tmp_path / "t.sqlite3"
+    store = await TicketStore.open(path, outbox_channels=Notifier.channel_names(config))
+    hook.script = [503] * 1000  # the receiver is down for this whole run
+    notifier = Notifier(config, store, backoff=0.05, backoff_max=0.1)
+    await notifier.start()
+    for _ in range(5):
+        notifier.notify("opened", await _a_ticket(store))
+    await until(lambda: hook.attempts >= 3)
+    await notifier.stop(drain=0.3)  # drains nothing: all five stay in the outbox
+    await store.close()
+    assert not hook.received
+
+    hook.script = []  # back
+    store = await TicketStore.open(path, outbox_channels=Notifier.channel_names(config))
+    notifier = Notifier(config, store, backoff=0.05)
+    await notifier.start()  # nobody calls notify(): the outbox alone is enough
+    try:
+        await until(lambda: len(hook.received) == 5)
+        await asyncio.sleep(0.3)
+    finally:
+        await notifier.stop()
+        await store.close()
+    assert [n["ticket"]["id"] for n in hook.received] == [1, 2, 3, 4, 5]  # in order, once each
+    assert len({n["id"] for n in hook.received}) == 5
 
 
 async def _a_ticket(store: TicketStore) -> Any:
-    return await store.create(NewTicket(kind="manual", title="x"), by="t", at=1.0)
+    return await store.create(NewTicket(kind="manual", title="x"), by="t", at=time.time())
