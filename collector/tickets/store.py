@@ -301,6 +301,7 @@ class TicketStore:
     def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, path: Path, *,
                  outbox_channels: Sequence[str] = ()) -> None:
         self._conn = conn
+        self._committed = False
         self._executor = executor
         self.path = path
         self._closed = False
@@ -377,6 +378,7 @@ class TicketStore:
         if self._closed:
             raise StoreError("ticket store is closed")
         loop = asyncio.get_running_loop()
+        self._committed = False
         try:
             result = await loop.run_in_executor(self._executor,
                                                 functools.partial(fn, *args, **kwargs))
@@ -386,7 +388,9 @@ class TicketStore:
             self.stats.errors += 1
             self.stats.last_error = str(err)
             raise StoreError(f"{self.path}: {err}") from err
-        if self.stats.last_error is not None:
+        # A read can succeed while writes still fail (WAL readers pass another process's lock):
+        # only a committed write says the store works again.
+        if self.stats.last_error is not None and self._committed:
             log.info("ticket store %s works again", self.path)
             self.stats.last_error = None
         return result
@@ -412,6 +416,7 @@ class TicketStore:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self._committed = True  # (read by _run: only a write clears a write failure)
 
     def _write_outbox(self, conn: sqlite3.Connection) -> None:
         """The transactional outbox: the notices of this transaction, one row per channel, with
