@@ -21,6 +21,8 @@ from aiohttp import web
 
 from collector.config import CollectorSettings, Config
 from collector.faults.engine import FaultEngine
+from collector.ingest import api as ingest_api
+from collector.ingest.settings import IngestSettings
 from collector.keys import CONFIG, ENGINE, HTTP, NOTIFY, SCHEDULER, SINKS, STATE, STATS, STORE
 from collector.notify.notifier import Notifier
 from collector.pipeline import ReadingSink
@@ -108,8 +110,9 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         client.close()
 
 
-def build_app(config: Config) -> web.Application:
-    """The whole collector as an aiohttp app (not started). Creates the state directory."""
+def build_app(config: Config, ingest: IngestSettings | None = None) -> web.Application:
+    """The whole collector as an aiohttp app (not started). Creates the state directory.
+    ``ingest``: agent enrollment and ingest settings (default: :class:`IngestSettings()`)."""
     config.collector.state_dir.mkdir(parents=True, exist_ok=True)
     app = web.Application(middlewares=[api_json_errors])
     app[CONFIG] = config
@@ -121,6 +124,7 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_tickets_ctx)
+    ingest_api.setup(app, ingest or IngestSettings())  # after tickets: the engine is a sink
     app.cleanup_ctx.append(_scheduler_ctx)
     tickets_api.add_routes(app)
     fleet.add_routes(app)

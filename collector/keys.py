@@ -14,6 +14,7 @@ from aiohttp import web
 
 from collector.config import Config
 from collector.faults.engine import FaultEngine
+from collector.ingest.service import Ingest
 from collector.pipeline import ReadingSink
 from collector.scheduler import Scheduler
 from collector.state import StateCache
@@ -33,3 +34,5 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 STORE = web.AppKey("tickets_store", TicketStore)
 ENGINE = web.AppKey("fault_engine", FaultEngine)
 NOTIFY: web.AppKey[Callable[[str, Ticket], None]] = web.AppKey("tickets_notify")
+# Agent reports in (enrollment, reports, silence watch; collector/ingest/).
+INGEST = web.AppKey("ingest", Ingest)

@@ -1,0 +1,85 @@
+"""``fleetwatch-agent``: the workstation agent's command line. Imports only ``agent/`` and
+``probes/`` (never ``collector/``: the agent runs on machines without the collector).
+
+Exit codes: 0 stopped by a signal, 2 bad settings or an enrollment that needs a person.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import psutil
+
+from agent.config import AgentConfig, load
+from agent.run import Agent
+from agent.schema import json_schema
+from agent.transport import EnrollError, Transport
+from probes.errors import FleetwatchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fleetwatch-agent",
+        description="Report this host's CPU, memory, disks, network and inventory to a "
+                    "Fleetwatch collector. Reports wait in an on-disk queue while the collector "
+                    "is away. SIGTERM or Ctrl-C stops cleanly.")
+    p.add_argument("--config", "-c", help="YAML settings file (docs/agent.md)")
+    p.add_argument("--collector-url", help="collector base URL, e.g. http://collector:8730")
+    p.add_argument("--interval", type=float, help="seconds between snapshots (default 10)")
+    p.add_argument("--state-dir", help="identity and queue (default /var/lib/fleetwatch-agent)")
+    p.add_argument("--enroll-secret-file", help="file holding the enrollment secret")
+    p.add_argument("--hostname", help="name to enroll under (default: this host's name)")
+    p.add_argument("--once", action="store_true", help="one snapshot, send, and exit")
+    p.add_argument("--print-schema", action="store_true",
+                   help="print the report JSON Schema and exit")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
+
+
+async def _main(config: AgentConfig, once: bool) -> int:
+    transport = await Transport.create(config.collector_url, config.timeout, config.ca_file)
+    try:
+        agent = Agent(config, psutil, transport)
+        if once:
+            await agent.collect_once()
+            return 0 if await agent.send_pending() else 1
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, stop.set)
+        await agent.run(stop)
+        return 0
+    finally:
+        await transport.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.print_schema:
+        sys.stdout.write(json_schema())
+        return 0
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load(args.config, {
+            "collector_url": args.collector_url, "interval": args.interval,
+            "state_dir": args.state_dir, "enroll_secret_file": args.enroll_secret_file,
+            "hostname": args.hostname})
+        return asyncio.run(_main(config, args.once))
+    except EnrollError as err:
+        print(f"fleetwatch-agent: {err}", file=sys.stderr)
+        return 2
+    except FleetwatchError as err:
+        print(f"fleetwatch-agent: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
