@@ -102,6 +102,7 @@ class Agent:
         report = await asyncio.to_thread(self._report, agent_id, seq, snap)
         await asyncio.to_thread(self.queue.put, seq, report.model_dump_json(
             exclude_none=True).encode())
+        log.debug("queued report %d", seq)
         self._wake.set()
 
     async def send_pending(self) -> bool:
