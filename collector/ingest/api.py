@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,7 +27,14 @@ from pydantic import ValidationError
 from agent.schema import EnrollRequest, ReportBatch
 from collector.ingest.service import Ingest
 from collector.ingest.settings import IngestSettings
-from collector.ingest.store import DB_NAME, AgentNotFound, AgentRow, AgentStore, token_hash
+from collector.ingest.store import (
+    DB_NAME,
+    AgentNotFound,
+    AgentRow,
+    AgentStore,
+    AgentStoreError,
+    token_hash,
+)
 from collector.keys import CONFIG, INGEST, SINKS, STATS
 
 log = logging.getLogger(__name__)
@@ -124,7 +132,11 @@ class AgentsApi:
         if not hmac.compare_digest(req.secret.encode(), expected.encode()):
             log.warning("enrollment with a wrong secret from %s (%s)", who, req.hostname)
             return _error(401, "wrong enrollment secret")
-        row, token = await self.ingest.store.enroll(req.hostname, who)
+        try:
+            row, token = await self.ingest.store.enroll(req.hostname, who)
+        except (sqlite3.Error, AgentStoreError) as err:
+            log.error("agents database: %s", err)
+            return _error(503, "agents database unavailable; try again later")
         log.info("agent %s enrolled (%s from %s)", row.id, row.hostname, who)
         return web.json_response({"agent_id": row.id, "token": token})
 
@@ -148,7 +160,11 @@ class AgentsApi:
                 self.ingest.stats.rejected += 1
                 return _error(400, f"reports.{i}.agent_id: {r.agent_id!r} is not this token's "
                               f"agent ({agent.id})")
-        accepted, duplicates = await self.ingest.handle_batch(agent, batch.reports)
+        try:
+            accepted, duplicates = await self.ingest.handle_batch(agent, batch.reports)
+        except (sqlite3.Error, AgentStoreError) as err:  # nothing recorded: the agent retries
+            log.error("agents database: %s", err)
+            return _error(503, "agents database unavailable; the report stays queued")
         return web.json_response({"accepted": accepted, "duplicates": duplicates})
 
     async def _inventories(self) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +16,8 @@ from collector.ingest.settings import IngestSettings
 from collector.keys import INGEST, STATE, STORE
 from collector.tickets.store import TicketQuery
 from tests.collector.ingest.helpers import ADMIN, SECRET, Server, batch, report, serve
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture()
@@ -140,3 +145,28 @@ async def test_memory_pressure_and_sustained_cpu_use_the_default_thresholds(serv
     found, _ = await server.app[STORE].find(TicketQuery(device="pc-9"))
     assert sorted(t.fault_key for t in found) == ["threshold:cpu_sustained_percent",
                                                   "threshold:mem_used_percent"]
+
+
+async def _cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "collector.cli", "agents", *args, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_cli_lists_and_revokes(server: Server) -> None:
+    agent_id, token = await server.enroll("pc-cli")
+    env = {"FLEETWATCH_URL": server.url, "PYTHONPATH": str(ROOT)}
+    code, out = await _cli("list", env=env)
+    assert code == 0 and agent_id in out and "live" in out
+    code, out = await _cli("revoke", agent_id, env=env)  # no admin token
+    assert code == 2 and "401" in out
+    code, out = await _cli("revoke", agent_id, env={**env, "FLEETWATCH_API_TOKEN": ADMIN})
+    assert code == 0 and "revoked" in out
+    status, _ = await server.call("POST", "/api/v1/agents/reports",
+                                  batch(report(agent_id, 1)), token=token)
+    assert status == 401
+    code, out = await _cli("list", env=env)
+    assert "revoked" in out

@@ -25,7 +25,7 @@ HOURS = Schedule(business_hours=(WeeklyWindow(frozenset(range(5)), dt.time(8), d
 
 def at(day: int, hour: float) -> float:
     """Epoch seconds of January ``day`` 2027 (the 11th is a Monday), local Berlin time."""
-    h, m = int(hour), int(round((hour % 1) * 60))
+    h, m = int(hour), round((hour % 1) * 60)
     return dt.datetime(2027, 1, day, h, m, tzinfo=BERLIN).timestamp()
 
 
