@@ -50,10 +50,15 @@ def load(path: str | Path | None, overrides: dict[str, Any]) -> AgentConfig:
     """Settings from ``path`` (if any) with ``overrides`` (flags, None = not given) on top.
     Raises :class:`ConfigError` naming the file and key."""
     data: dict[str, Any] = {}
+    lines: dict[str, int] = {}  # top-level key → its line in the file
     where = str(path) if path else "command line"
     if path is not None:
         try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
+            text = Path(path).read_text()
+            loaded = yaml.safe_load(text) or {}
+            node = yaml.compose(text)
+            if isinstance(node, yaml.MappingNode):
+                lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
         except OSError as err:
             raise ConfigError(f"{path}: {err.strerror}") from err
         except yaml.YAMLError as err:
@@ -63,10 +68,16 @@ def load(path: str | Path | None, overrides: dict[str, Any]) -> AgentConfig:
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of agent settings")
         data.update(loaded)
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    data.update(given)
     try:
         return AgentConfig.model_validate(data)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in err.errors())
-        raise ConfigError(f"{where}: {problems}") from err
+        problems = []
+        for e in err.errors():
+            key = ".".join(str(p) for p in e["loc"]) or "(top)"
+            top = str(e["loc"][0]) if e["loc"] else ""
+            at = ("command line" if top in given else
+                  f"{where}:{lines[top]}" if top in lines else where)
+            problems.append(f"{at}: {key}: {e['msg']}")
+        raise ConfigError("; ".join(problems)) from err
