@@ -1,24 +1,27 @@
 """``fleetwatch-agent``: the workstation agent's command line. Imports only ``agent/`` and
-``probes/`` (never ``collector/``: the agent runs on machines without the collector).
+``probes/`` (never ``collector/``: the agent runs on machines without the collector), and not
+pydantic, aiohttp or asyncio either (the agent's memory budget, docs/benchmarks.md).
 
-Exit codes: 0 stopped by a signal, 2 bad settings or an enrollment that needs a person.
+Exit codes: 0 stopped by a signal (or ``--once`` sent its report), 1 ``--once`` could not reach
+the collector, 2 bad settings or an enrollment that needs a person.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
+from types import FrameType
 
 import psutil
 
-from agent.config import AgentConfig, load
+from agent.config import load
 from agent.run import Agent
-from agent.schema import json_schema
-from agent.transport import EnrollError, Transport
+from agent.transport import Transport
 from probes.errors import FleetwatchError
 
 
@@ -41,27 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _main(config: AgentConfig, once: bool) -> int:
-    transport = await Transport.create(config.collector_url, config.timeout, config.ca_file)
-    try:
-        agent = Agent(config, psutil, transport)
-        if once:
-            await agent.collect_once()
-            return 0 if await agent.send_pending() else 1
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, stop.set)
-        await agent.run(stop)
-        return 0
-    finally:
-        await transport.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.print_schema:
-        sys.stdout.write(json_schema())
+        # pydantic only for this: the running agent never loads it (its memory budget)
+        sys.stdout.write(importlib.import_module("agent.schema").json_schema())
         return 0
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -70,10 +57,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             "collector_url": args.collector_url, "interval": args.interval,
             "state_dir": args.state_dir, "enroll_secret_file": args.enroll_secret_file,
             "hostname": args.hostname})
-        return asyncio.run(_main(config, args.once))
-    except EnrollError as err:
-        print(f"fleetwatch-agent: {err}", file=sys.stderr)
-        return 2
+        transport = Transport(config.collector_url, config.timeout, config.ca_file)
+        try:
+            agent = Agent(config, psutil, transport)
+            if args.once:
+                agent.collect_once()
+                return 0 if agent.send_pending() else 1
+            stop = threading.Event()
+
+            def on_signal(signum: int, frame: FrameType | None) -> None:
+                stop.set()
+
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, on_signal)
+            agent.run(stop)
+            return 0
+        finally:
+            transport.close()
     except FleetwatchError as err:
         print(f"fleetwatch-agent: {err}", file=sys.stderr)
         return 2

@@ -2,7 +2,8 @@
 
 Where each field comes from, per OS, is the table in ``docs/agent.md``. psutil, ``platform``
 and the DMI directory are injected so tests feed values. A field that cannot be read is
-missing (and named in ``Inventory.failed``), never a crash.
+missing (and named in ``failed``), never a crash. The result is a plain dict shaped as
+:class:`agent.schema.Inventory` (the agent does not import pydantic at run time).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agent.schema import Inventory, InventoryDisk
-
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -26,6 +25,10 @@ DMI_DIR = Path("/sys/class/dmi/id")
 DMI_JUNK = frozenset({"", "to be filled by o.e.m.", "default string", "system serial number",
                       "not specified", "none", "0", "system product name",
                       "system manufacturer", "o.e.m."})
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
 
 
 def _dmi(dmi_dir: Path, name: str) -> str | None:
@@ -44,7 +47,7 @@ def _cpu_model(platform: Any) -> str | None:
 
 
 def inventory(ps: Any, *, platform: Any = _platform, dmi_dir: Path = DMI_DIR,
-              host_name: Callable[[], str] = socket.gethostname) -> Inventory:
+              host_name: Callable[[], str] = socket.gethostname) -> dict[str, Any]:
     failed: list[str] = []
 
     def g(name: str, read: Callable[[], T]) -> T | None:
@@ -68,11 +71,11 @@ def inventory(ps: Any, *, platform: Any = _platform, dmi_dir: Path = DMI_DIR,
     disks = []
     for p in parts[:256]:
         usage = g(f"disks.{p.mountpoint}", functools.partial(ps.disk_usage, p.mountpoint))
-        disks.append(InventoryDisk(device=(p.device or "?")[:256], mountpoint=p.mountpoint[:256],
-                                   fstype=p.fstype[:256] or None,
-                                   total_bytes=int(usage.total) if usage else None))
+        disks.append(_clean({"device": (p.device or "?")[:256],
+                             "mountpoint": p.mountpoint[:256], "fstype": p.fstype[:256] or None,
+                             "total_bytes": int(usage.total) if usage else None}))
     vm = g("memory_bytes", ps.virtual_memory)
-    return Inventory(
+    return _clean(dict(
         hostname=g("hostname", lambda: host_name()[:253] or None),
         os=system or None,
         os_version=g("os_version", lambda: platform.version()[:256] or None),
@@ -89,4 +92,4 @@ def inventory(ps: Any, *, platform: Any = _platform, dmi_dir: Path = DMI_DIR,
         model=g("model", lambda: _dmi(dmi_dir, "product_name")) if linux else None,
         serial=g("serial", lambda: _dmi(dmi_dir, "product_serial")) if linux else None,
         failed=list(dict.fromkeys(failed)),
-    )
+    ))

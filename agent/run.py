@@ -1,5 +1,6 @@
-"""The agent's main loop (:class:`Agent`): snapshot every interval into the disk queue, and a
-sender that drains the queue oldest first whenever the collector answers.
+"""The agent's main loop (:class:`Agent`): a snapshot every interval into the disk queue (the
+calling thread), and a sender thread that drains the queue oldest first whenever the collector
+answers. Plain threads, no asyncio: two loops, one request every ``interval``.
 
 Identity: ``<state_dir>/identity.json`` (mode 0600) holds the agent id and token from
 enrollment. A 401 on reports (revoked, or the collector lost its database) removes it and the
@@ -8,11 +9,11 @@ agent enrolls again with its secret; its queue and sequence numbers stay.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ from typing import Any
 from agent.config import AgentConfig
 from agent.inventory import inventory
 from agent.queue import DiskQueue
-from agent.schema import Report, Snapshot
 from agent.snapshot import Snapshotter, hostname
 from agent.transport import EnrollError, Transport
 
@@ -59,14 +59,15 @@ class Agent:
         self.identity = _load_identity(self._identity_path)
         self.hostname = config.hostname or hostname()
         self._snap = Snapshotter(ps)
-        self._wake = asyncio.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()  # the queue and the identity, between the two threads
         self._reports = 0
         self._batch_limit = config.batch_max_reports
         self.sent = 0
 
-    async def ensure_identity(self) -> tuple[str, str]:
-        """Enroll until it works (backing off); raises EnrollError when it cannot succeed
-        without a person (no secret, or the secret is refused)."""
+    def ensure_identity(self, stop: threading.Event | None = None) -> tuple[str, str]:
+        """Enroll until it works (backing off). Raises EnrollError when it cannot succeed
+        without a person (no secret, or the secret is refused), or when ``stop`` is set."""
         delay = 1.0
         while self.identity is None:
             secret = self.config.enroll_secret()
@@ -74,51 +75,56 @@ class Agent:
                 raise EnrollError("no enrollment secret: set enroll_secret_file or "
                                   f"${self.config.enroll_secret_env}", retry=False)
             try:
-                got = await self.transport.enroll(secret, self.hostname)
+                agent_id, token = self.transport.enroll(secret, self.hostname)
             except EnrollError as err:
                 if not err.retry:
                     raise
                 log.info("%s; retrying in %.0f s", err, delay)
-                await asyncio.sleep(delay)
+                if stop is not None and stop.wait(delay):
+                    raise EnrollError("stopped before enrolling", retry=True) from err
+                if stop is None:
+                    time.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
-            await asyncio.to_thread(_save_identity, self._identity_path, got.agent_id, got.token)
-            self.identity = (got.agent_id, got.token)
-            log.info("enrolled as %s", got.agent_id)
+            _save_identity(self._identity_path, agent_id, token)
+            self.identity = (agent_id, token)
+            log.info("enrolled as %s", agent_id)
         return self.identity
 
-    def _report(self, agent_id: str, seq: int, snap: Snapshot) -> Report:
-        inv = None
+    def collect_once(self) -> int:
+        """Take a snapshot and queue it as a report; its sequence number."""
+        agent_id, _ = self.ensure_identity()
+        snap = self._snap.take()
+        report: dict[str, Any] = {"agent_id": agent_id, "time": time.time(),
+                                  "interval": self.config.interval, "snapshot": snap}
         if self._reports % self.config.inventory_every == 0:
-            inv = inventory(self._ps)
+            report["inventory"] = inventory(self._ps)
         self._reports += 1
-        return Report(agent_id=agent_id, seq=seq, time=time.time(),
-                      interval=self.config.interval, snapshot=snap, inventory=inv)
-
-    async def collect_once(self) -> None:
-        agent_id, _ = await self.ensure_identity()
-        snap = await asyncio.to_thread(self._snap.take)
-        seq = await asyncio.to_thread(self.queue.next_seq)
-        report = await asyncio.to_thread(self._report, agent_id, seq, snap)
-        await asyncio.to_thread(self.queue.put, seq, report.model_dump_json(
-            exclude_none=True).encode())
+        with self._lock:
+            seq = self.queue.next_seq()
+            report["seq"] = seq
+            self.queue.put(seq, json.dumps(report, separators=(",", ":")).encode())
         log.debug("queued report %d", seq)
         self._wake.set()
+        return seq
 
-    async def send_pending(self) -> bool:
+    def send_pending(self) -> bool:
         """Send queued reports until the queue is empty (True) or the collector is away
         (False)."""
-        while len(self.queue):
-            _, token = await self.ensure_identity()
-            batch = await asyncio.to_thread(self.queue.peek, self._batch_limit,
-                                            self.config.batch_max_bytes)
+        while True:
+            with self._lock:
+                if not len(self.queue):
+                    return True
+                batch = self.queue.peek(self._batch_limit, self.config.batch_max_bytes)
             if not batch:
                 return True
+            _, token = self.ensure_identity()
             body = b'{"version":1,"reports":[' + b",".join(d for _, d in batch) + b"]}"
-            sent = await self.transport.send(token, body)
+            sent = self.transport.send(token, body)
             seqs = [s for s, _ in batch]
             if sent.outcome == "ok":
-                await asyncio.to_thread(self.queue.remove, seqs)
+                with self._lock:
+                    self.queue.remove(seqs)
                 self.sent += len(seqs)
                 self._batch_limit = self.config.batch_max_reports
             elif sent.outcome == "unauthorized":
@@ -126,48 +132,57 @@ class Agent:
                 self.identity = None
                 with contextlib.suppress(OSError):
                     self._identity_path.unlink()
-            elif sent.outcome in ("too_large", "rejected") and len(batch) > 1:
+            elif len(batch) > 1 and sent.outcome in ("too_large", "rejected"):
                 self._batch_limit = max(1, len(batch) // 2)  # find the bad one by halving
             elif sent.outcome in ("too_large", "rejected"):
                 log.error("collector refused report %d for good (%s): dropped", seqs[0],
                           sent.detail)
-                await asyncio.to_thread(self.queue.remove, seqs)
-                self.queue.stats.dropped += 1
+                with self._lock:
+                    self.queue.remove(seqs)
+                    self.queue.stats.dropped += 1
             else:
                 log.info("collector unavailable (%s): %d report(s) queued", sent.detail,
                          len(self.queue))
                 return False
-        return True
 
-    async def _sender(self) -> None:
+    def _sender(self, stop: threading.Event) -> None:
         delay = 1.0
-        while True:
-            await self._wake.wait()
+        while not stop.is_set():
+            self._wake.wait()
             self._wake.clear()
-            if await self.send_pending():
+            if stop.is_set():
+                return
+            try:
+                ok = self.send_pending()
+            except EnrollError as err:
+                log.error("%s", err)
+                ok = False
+            if ok:
                 delay = 1.0
                 continue
-            await asyncio.sleep(delay)  # the collector is away: new reports can wait too
+            if stop.wait(delay):  # the collector is away: new reports can wait too
+                return
             self._wake.set()
             delay = min(delay * 2, MAX_BACKOFF, self.config.interval)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        await self.ensure_identity()
-        sender = asyncio.create_task(self._sender())
+    def run(self, stop: threading.Event) -> None:
+        """Until ``stop`` is set; then one last send of what is queued (bounded by the
+        transport's timeout). Raises EnrollError when enrollment needs a person."""
+        self.ensure_identity(stop)
+        sender = threading.Thread(target=self._sender, args=(stop,), name="sender",
+                                  daemon=True)
+        sender.start()
         self._wake.set()  # what an earlier run left queued
         try:
             while not stop.is_set():
                 started = time.monotonic()
                 try:
-                    await self.collect_once()
+                    self.collect_once()
                 except OSError as err:  # disk full, state dir gone: try again next interval
                     log.error("cannot queue a report: %s", err)
-                wait = max(0.0, self.config.interval - (time.monotonic() - started))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), wait)
+                stop.wait(max(0.0, self.config.interval - (time.monotonic() - started)))
         finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
-        with contextlib.suppress(TimeoutError):  # a last chance for what is queued
-            await asyncio.wait_for(self.send_pending(), self.config.timeout)
+            self._wake.set()
+            sender.join(self.config.timeout * 2 + 1)
+        if not sender.is_alive():
+            self.send_pending()

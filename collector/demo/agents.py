@@ -22,8 +22,7 @@ from pathlib import Path
 import aiohttp
 
 from agent.schema import Cpu, Disk, Inventory, Memory, NetIo, Report, ReportBatch, Snapshot
-from agent.transport import Transport
-from collector.demo.lab import Process
+from collector.demo.lab import LabError, Process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,28 +90,38 @@ class SimAgents:
         self.hosts = hosts
         self.interval = interval
 
-    async def enroll(self, transport: Transport) -> None:
+    async def enroll(self, session: aiohttp.ClientSession) -> None:
         for h in self.hosts:
-            got = await transport.enroll(self.secret, h.name)
-            h.agent_id, h.token = got.agent_id, got.token
+            async with asyncio.timeout(10), session.post(
+                    f"{self.url}/api/v1/agents/enroll",
+                    json={"secret": self.secret, "hostname": h.name}) as resp:
+                data = await resp.json()
+                if resp.status != 200:
+                    raise LabError(f"enrollment of {h.name} refused ({resp.status}): "
+                                   f"{data.get('error')}")
+            h.agent_id, h.token = data["agent_id"], data["token"]
 
-    async def step(self, transport: Transport, now: float | None = None) -> int:
+    async def step(self, session: aiohttp.ClientSession, now: float | None = None) -> int:
         """One report of every host; how many the collector accepted."""
         accepted = 0
         for h in self.hosts:
             body = ReportBatch(reports=[h.report(now or time.time(), self.interval)])
-            sent = await transport.send(h.token, body.model_dump_json(exclude_none=True).encode())
-            accepted += sent.accepted
+            async with asyncio.timeout(10), session.post(
+                    f"{self.url}/api/v1/agents/reports",
+                    data=body.model_dump_json(exclude_none=True),
+                    headers={"Authorization": f"Bearer {h.token}",
+                             "Content-Type": "application/json"}) as resp:
+                data = await resp.json()
+                accepted += int(data.get("accepted", 0)) if resp.status == 200 else 0
         return accepted
 
     async def run(self) -> None:
         async with aiohttp.ClientSession() as session:
-            transport = Transport(session, self.url, 10.0)
             while True:
                 try:
                     if not all(h.token for h in self.hosts):
-                        await self.enroll(transport)
-                    await self.step(transport)
+                        await self.enroll(session)
+                    await self.step(session)
                 except Exception as err:  # the demo goes on; the next step retries
                     print(f"simulated agents: {err}", file=sys.stderr, flush=True)
                 await asyncio.sleep(self.interval)

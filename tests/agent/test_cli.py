@@ -9,13 +9,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# A meta path finder that refuses every ``collector`` import, then the agent's CLI.
+# A meta path finder that refuses ``collector`` (and pydantic and aiohttp, which the running
+# agent does not load: its memory budget), then the agent's CLI.
 NO_COLLECTOR = """
 import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name == "collector" or name.startswith("collector."):
-            raise ImportError("collector is not installed here")
+        if name.split(".")[0] in {"collector", "pydantic", "aiohttp"}:
+            raise ImportError(f"{name} is not installed here")
         return None
 sys.meta_path.insert(0, Block())
 from agent.cli import main
@@ -28,8 +29,17 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-def test_agent_cli_runs_without_the_collector() -> None:
-    done = _run("--print-schema")
+def test_agent_cli_runs_without_the_collector(tmp_path: Path) -> None:
+    done = _run("--once", "--state-dir", str(tmp_path), "--collector-url", "http://127.0.0.1:9",
+                "--enroll-secret-file", str(tmp_path / "absent"))
+    assert done.returncode == 2 and "not installed" not in done.stderr, done.stderr
+    assert "enrollment secret" in done.stderr
+
+
+def test_print_schema() -> None:
+    done = subprocess.run([sys.executable, "-m", "agent", "--print-schema"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["title"] == "Fleetwatch agent report batch"
 

@@ -1,17 +1,22 @@
-"""The psutil snapshot and the inventory, from injected values (never the test host's)."""
+"""The psutil snapshot and the inventory, from injected values (never the test host's), and
+what the agent builds is what the schema (and so the collector) accepts."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import psutil
+
 from agent.inventory import inventory
+from agent.schema import Inventory, Snapshot
 from agent.snapshot import Snapshotter
 from tests.agent.fakepsutil import FakePsutil
 
 
 def test_snapshot_reads_every_field_from_psutil() -> None:
-    snap = Snapshotter(FakePsutil(disk_percent=91.5, cpu=12.5), clock=lambda: 1_700_000_100.0
-                       ).take()
+    raw = Snapshotter(FakePsutil(disk_percent=91.5, cpu=12.5), clock=lambda: 1_700_000_100.0
+                      ).take()
+    snap = Snapshot.model_validate(raw)
     assert snap.cpu.percent == 12.5 and snap.cpu.per_core == [12.5, 12.5]
     assert (snap.cpu.load1, snap.cpu.count) == (0.5, 4)
     assert snap.memory.used_percent == 30.0 and snap.memory.swap_used_percent == 5.0
@@ -31,11 +36,19 @@ def test_snapshot_reads_every_field_from_psutil() -> None:
 def test_a_failing_field_is_missing_never_a_crash() -> None:
     ps = FakePsutil(broken=frozenset({"cpu_percent", "virtual_memory", "getloadavg",
                                       "disk_partitions", "sensors_temperatures"}))
-    snap = Snapshotter(ps).take()
+    snap = Snapshot.model_validate(Snapshotter(ps).take())
     assert snap.cpu.percent is None and snap.cpu.load1 is None
     assert snap.memory.used_percent is None and snap.memory.swap_used_percent == 5.0
     assert snap.disks == [] and snap.temperatures == []
     assert {"cpu.percent", "memory", "cpu.load", "disks", "temperatures"} <= set(snap.failed)
+
+
+def test_this_hosts_real_snapshot_and_inventory_fit_the_schema() -> None:
+    """The real psutil of the test host, for the shape only (no value is asserted)."""
+    snap = Snapshotter(psutil)
+    Snapshot.model_validate(snap.take())
+    Snapshot.model_validate(snap.take())
+    Inventory.model_validate(inventory(psutil))
 
 
 class _Platform:
@@ -64,8 +77,8 @@ def test_inventory_reads_dmi_and_skips_placeholders(tmp_path: Path) -> None:
     (tmp_path / "sys_vendor").write_text("LENOVO\n")
     (tmp_path / "product_name").write_text("20XW0055GE\n")
     (tmp_path / "product_serial").write_text("To be filled by O.E.M.\n")
-    inv = inventory(FakePsutil(), platform=_Platform, dmi_dir=tmp_path,
-                    host_name=lambda: "pc-17")
+    inv = Inventory.model_validate(inventory(FakePsutil(), platform=_Platform, dmi_dir=tmp_path,
+                                             host_name=lambda: "pc-17"))
     assert (inv.hostname, inv.os, inv.os_release) == ("pc-17", "Linux", "6.1.0")
     assert (inv.manufacturer, inv.model, inv.serial) == ("LENOVO", "20XW0055GE", None)
     assert inv.macs == ["52:54:00:12:34:56"] and inv.ips == ["192.0.2.10"]
@@ -74,4 +87,4 @@ def test_inventory_reads_dmi_and_skips_placeholders(tmp_path: Path) -> None:
 
 def test_inventory_without_dmi_names_the_missing_fields(tmp_path: Path) -> None:
     inv = inventory(FakePsutil(), platform=_Platform, dmi_dir=tmp_path / "absent")
-    assert inv.manufacturer is None and {"manufacturer", "model", "serial"} <= set(inv.failed)
+    assert "manufacturer" not in inv and {"manufacturer", "model", "serial"} <= set(inv["failed"])

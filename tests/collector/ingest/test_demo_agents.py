@@ -8,7 +8,6 @@ from pathlib import Path
 
 import aiohttp
 
-from agent.transport import Transport
 from collector.demo.agents import SimAgents, demo_hosts
 from collector.keys import STORE
 from collector.tickets.store import TicketQuery
@@ -19,11 +18,10 @@ async def test_the_demo_disk_fills_until_its_ticket_opens(tmp_path: Path) -> Non
     async for server in serve(tmp_path):
         sims = SimAgents(server.url, SECRET, demo_hosts(), interval=15)
         async with aiohttp.ClientSession() as session:
-            transport = Transport(session, server.url, 10)
-            await sims.enroll(transport)
+            await sims.enroll(session)
             start = time.time() - 30 * 15
             for i in range(30):
-                assert await sims.step(transport, now=start + 15 * i) == len(sims.hosts)
+                assert await sims.step(session, now=start + 15 * i) == len(sims.hosts)
         found, _ = await server.app[STORE].find(TicketQuery())
         keys = sorted((t.device, t.fault_key) for t in found)
         assert keys == [("demo-pc-accounts", "threshold:disk_used_percent"),
