@@ -256,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     for s in (f, g):
         s.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
+    # SIGTERM ends the run through the ``finally`` blocks that stop what it started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.part == "footprint":
         out = footprint(args.minutes, args.interval)
     else:

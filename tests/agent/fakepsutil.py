@@ -22,22 +22,14 @@ Mem = namedtuple("Mem", "rss vms")
 AF_LINK = 17
 
 
+CpuTimes = namedtuple("CpuTimes", "user system")
+
+
 class FakeProc:
-    def __init__(self, pid: int, name: str, cpu: float, rss: int) -> None:
-        self.pid, self._name, self._cpu, self._rss = pid, name, cpu, rss
+    """What ``process_iter(attrs)`` yields: ``pid`` and the ``info`` dict (None = unreadable)."""
 
-    def oneshot(self) -> Any:
-        import contextlib
-        return contextlib.nullcontext()
-
-    def name(self) -> str:
-        return self._name
-
-    def cpu_percent(self, interval: float | None = None) -> float:
-        return self._cpu
-
-    def memory_info(self) -> Mem:
-        return Mem(self._rss, self._rss * 2)
+    def __init__(self, pid: int, info: dict[str, Any]) -> None:
+        self.pid, self.info = pid, info
 
 
 class FakePsutil:
@@ -46,6 +38,10 @@ class FakePsutil:
     def __init__(self, *, disk_percent: float = 42.0, cpu: float = 12.5, mem: float = 30.0,
                  broken: frozenset[str] = frozenset()) -> None:
         self.disk_percent, self.cpu, self.mem, self.broken = disk_percent, cpu, mem, broken
+        # pid → (name, CPU seconds used per scan, RSS); tests advance the clock 1 s per scan
+        self.procs = {1: ("init", 0.001, 10_000), 42: ("busy", 0.95, 5_000),
+                      43: ("fat", 0.01, 9_000_000_000), 44: ("hidden", 0.5, 1)}
+        self.scans = 0
 
     def _check(self, name: str) -> None:
         if name in self.broken:
@@ -106,6 +102,11 @@ class FakePsutil:
     def sensors_battery(self) -> Bat | None:
         return Bat(77.0, 3600, False)
 
-    def process_iter(self) -> list[FakeProc]:
-        return [FakeProc(1, "init", 0.1, 10_000), FakeProc(42, "busy", 95.0, 5_000),
-                FakeProc(43, "fat", 1.0, 9_000_000_000)]
+    # pid → (name, CPU seconds used per scan, RSS); the clock advances 1 s per scan (see tests)
+
+    def process_iter(self, attrs: list[str] | None = None) -> list[FakeProc]:
+        self.scans += 1
+        return [FakeProc(pid, {"name": name, "cpu_times": CpuTimes(rate * self.scans, 0.0),
+                               "memory_info": Mem(rss, rss * 2)} if name != "hidden" else
+                         {"name": None, "cpu_times": None, "memory_info": None})
+                for pid, (name, rate, rss) in self.procs.items()]

@@ -14,9 +14,12 @@ from tests.agent.fakepsutil import FakePsutil
 
 
 def test_snapshot_reads_every_field_from_psutil() -> None:
-    raw = Snapshotter(FakePsutil(disk_percent=91.5, cpu=12.5), clock=lambda: 1_700_000_100.0
-                      ).take()
-    snap = Snapshot.model_validate(raw)
+    ticks = iter(range(100))
+    snapper = Snapshotter(FakePsutil(disk_percent=91.5, cpu=12.5),
+                          clock=lambda: 1_700_000_100.0, mono=lambda: float(next(ticks)))
+    first = Snapshot.model_validate(snapper.take())
+    assert first.top_cpu == []  # no CPU figure at a process's first sight
+    snap = Snapshot.model_validate(snapper.take())
     assert snap.cpu.percent == 12.5 and snap.cpu.per_core == [12.5, 12.5]
     assert (snap.cpu.load1, snap.cpu.count) == (0.5, 4)
     assert snap.memory.used_percent == 30.0 and snap.memory.swap_used_percent == 5.0
@@ -28,7 +31,9 @@ def test_snapshot_reads_every_field_from_psutil() -> None:
     assert snap.users == ["alice"]
     assert snap.battery is not None and snap.battery.percent == 77.0
     assert snap.temperatures[0].celsius == 48.0
-    assert snap.top_cpu[0].name == "busy" and snap.top_memory[0].name == "fat"
+    assert [(p.name, p.cpu_percent) for p in snap.top_cpu[:2]] == [("busy", 95.0), ("fat", 1.0)]
+    assert snap.top_memory[0].name == "fat"
+    assert "hidden" not in {p.name for p in snap.top_memory}  # unreadable: skipped
     assert {(a.family, a.address) for a in snap.addresses} >= {("ipv4", "192.0.2.10"),
                                                              ("mac", "52:54:00:12:34:56")}
 
