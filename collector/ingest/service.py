@@ -44,6 +44,7 @@ PROBE = "agent"
 # Silence is counted in steps of this many seconds, backwards from now.
 SILENCE_STEP = 300.0
 SILENCE_LOOKBACK = 14 * 86400.0
+CPU_WINDOW_MAX = 1000
 
 
 @dataclass(slots=True)
@@ -73,6 +74,35 @@ def business_seconds(schedule: Schedule, start: float, end: float, enough: float
     return total
 
 
+class CpuWindow:
+    """The time-weighted mean CPU of one agent over the last ``window`` seconds of reports, in
+    O(1) per report (running sums; at most :data:`CPU_WINDOW_MAX` reports kept)."""
+
+    __slots__ = ("_items", "_sum_pw", "_sum_w")
+
+    def __init__(self) -> None:
+        self._items: deque[tuple[float, float, float]] = deque()  # (time, percent, weight)
+        self._sum_pw = 0.0
+        self._sum_w = 0.0
+
+    def add(self, t: float, percent: float, weight: float, window: float) -> float | None:
+        """Add one report; the mean once the window is (nearly) covered by reports, else
+        None ("sustained" needs the whole window)."""
+        items = self._items
+        if items and t < items[-1][0]:
+            return None  # out of order (cannot happen from one agent's queue): ignored
+        items.append((t, percent, weight))
+        self._sum_pw += percent * weight
+        self._sum_w += weight
+        while items and (items[0][0] < t - window or len(items) > CPU_WINDOW_MAX):
+            _, p, w = items.popleft()
+            self._sum_pw -= p * w
+            self._sum_w -= w
+        if self._sum_w < 0.8 * window or self._sum_w <= 0:
+            return None
+        return min(100.0, max(0.0, self._sum_pw / self._sum_w))
+
+
 class Ingest:
     def __init__(self, store: AgentStore, settings: IngestSettings, config: Config,
                  sinks: list[ReadingSink], *, now: Callable[[], float] = time.time) -> None:
@@ -82,7 +112,7 @@ class Ingest:
         self.sinks = sinks
         self._now = now
         self.stats = IngestStats()
-        self._cpu: dict[str, deque[tuple[float, float, float]]] = {}  # agent → (t, pct, weight)
+        self._cpu: dict[str, CpuWindow] = {}
         self._silent: set[str] = set()
         self._defaults = tuple(t.threshold() for t in settings.thresholds)
         self._devices: dict[str, DeviceConfig] = {}
@@ -113,14 +143,11 @@ class Ingest:
         out: dict[str, float] = {}
         if s.cpu.percent is not None:
             out["cpu_percent"] = s.cpu.percent
-            window = self._cpu.setdefault(agent_id, deque())
-            window.append((report.time, s.cpu.percent, report.interval))
-            while window and window[0][0] < report.time - self.settings.cpu_window:
-                window.popleft()
-            span = sum(w for _, _, w in window)
-            # "sustained" only once the window is (nearly) covered by reports
-            if span >= 0.8 * self.settings.cpu_window:
-                out["cpu_sustained_percent"] = sum(p * w for _, p, w in window) / span
+            window = self._cpu.setdefault(agent_id, CpuWindow())
+            mean = window.add(report.time, s.cpu.percent, report.interval,
+                              self.settings.cpu_window)
+            if mean is not None:
+                out["cpu_sustained_percent"] = mean
         for key, value in (("load1", s.cpu.load1), ("mem_used_percent", s.memory.used_percent),
                            ("swap_used_percent", s.memory.swap_used_percent
                             if s.memory.swap_total_bytes else None),

@@ -7,7 +7,8 @@ Contracts:
 - Only a SHA-256 of each token is stored. Tokens are 256 random bits
   (``secrets.token_urlsafe(32)``), so a fast hash is enough: there is nothing to brute-force.
 - :meth:`AgentStore.accept` stores each (agent id, seq) once (the primary key says so) and
-  returns only the reports that were new, in one transaction: a retried batch changes nothing.
+  returns only the reports that were new, in one transaction (shared with the calls that came
+  in meanwhile: group commit): a retried batch changes nothing.
 - A revoked agent stays listed (with ``revoked_at``); its token no longer authenticates.
 """
 
@@ -100,6 +101,9 @@ class AgentStore:
     def __init__(self, conn: sqlite3.Connection, pool: ThreadPoolExecutor) -> None:
         self._conn = conn
         self._pool = pool
+        self._pending: list[tuple[str, Sequence[tuple[int, float]], float,
+                                  asyncio.Future[list[int]]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> AgentStore:
@@ -137,6 +141,8 @@ class AgentStore:
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
 
     async def close(self) -> None:
+        if self._committer is not None:
+            await self._committer
         await self._run(self._conn.close)
         self._pool.shutdown(wait=True)
 
@@ -193,14 +199,41 @@ class AgentStore:
     # --- reports -----------------------------------------------------------------------------
     async def accept(self, agent_id: str, reports: Sequence[tuple[int, float]],
                      now: float | None = None) -> list[int]:
-        """Record (seq, time) pairs of one agent; the seqs that were new, in the given order."""
-        at = time.time() if now is None else now
+        """Record (seq, time) pairs of one agent; the seqs that were new, in the given order.
 
-        def txn() -> list[int]:
-            c = self._conn
-            new: list[int] = []
-            c.execute("BEGIN IMMEDIATE")
+        Group commit: the calls that arrive while a transaction runs are written together in
+        the next one (one thread hop and one commit for many requests under load); each caller
+        still gets its own answer, and a failure fails every call of that transaction."""
+        at = time.time() if now is None else now
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._pending.append((agent_id, reports, at, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_pending())
+        return await future
+
+    async def _commit_pending(self) -> None:
+        while self._pending:
+            work, self._pending = self._pending, []
             try:
+                results = await self._run(self._accept_many,
+                                          [(a, r, t) for a, r, t, _ in work])
+            except Exception as err:  # handed to every caller of this transaction
+                for *_, fut in work:
+                    if not fut.done():
+                        fut.set_exception(err)
+                continue
+            for (*_, fut), new in zip(work, results, strict=True):
+                if not fut.done():
+                    fut.set_result(new)
+
+    def _accept_many(self, work: list[tuple[str, Sequence[tuple[int, float]], float]]
+                     ) -> list[list[int]]:
+        c = self._conn
+        out: list[list[int]] = []
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for agent_id, reports, at in work:
+                new: list[int] = []
                 for seq, t in reports:
                     cur = c.execute("INSERT OR IGNORE INTO reports (agent_id, seq, time, "
                                     "received) VALUES (?, ?, ?, ?)", (agent_id, seq, t, at))
@@ -210,12 +243,12 @@ class AgentStore:
                           "duplicates = duplicates + ?, last_seq = MAX(last_seq, ?) "
                           "WHERE id = ?", (at, len(new), len(reports) - len(new),
                                            max((s for s, _ in reports), default=0), agent_id))
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            return new
-        return await self._run(txn)
+                out.append(new)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        return out
 
     async def seqs(self, agent_id: str) -> list[int]:
         def q() -> list[int]:
