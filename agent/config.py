@@ -25,6 +25,7 @@ class AgentConfig:
     collector_url: str = "http://127.0.0.1:8730"
     interval: float = 10.0
     inventory_every: int = 360  # reports (an hour at 10 s)
+    processes_every: int = 6  # reports between top-process scans (a minute at 10 s)
     state_dir: Path = Path("/var/lib/fleetwatch-agent")
     enroll_secret_file: Path | None = None
     enroll_secret_env: str = "FLEETWATCH_ENROLL_SECRET"
@@ -50,7 +51,8 @@ class AgentConfig:
 # key → (type, lowest, highest); None = unbounded
 FIELDS: dict[str, tuple[type, float | None, float | None]] = {
     "collector_url": (str, None, None), "interval": (float, 1, 3600),
-    "inventory_every": (int, 1, None), "state_dir": (Path, None, None),
+    "inventory_every": (int, 1, None), "processes_every": (int, 1, None),
+    "state_dir": (Path, None, None),
     "enroll_secret_file": (Path, None, None), "enroll_secret_env": (str, None, None),
     "hostname": (str, None, None), "queue_max_bytes": (int, 4096, None),
     "queue_max_age": (float, 1, None), "batch_max_reports": (int, 1, 1000),

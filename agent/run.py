@@ -58,7 +58,7 @@ class Agent:
         self._identity_path = config.state_dir / "identity.json"
         self.identity = _load_identity(self._identity_path)
         self.hostname = config.hostname or hostname()
-        self._snap = Snapshotter(ps)
+        self._snap = Snapshotter(ps, processes_every=config.processes_every)
         self._wake = threading.Event()
         self._lock = threading.Lock()  # the queue and the identity, between the two threads
         self._reports = 0

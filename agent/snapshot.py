@@ -45,8 +45,10 @@ class Snapshotter:
     so the first snapshot's CPU is measured from the moment this object was made."""
 
     def __init__(self, ps: Any, *, clock: Callable[[], float] = time.time,
-                 mono: Callable[[], float] = time.monotonic) -> None:
+                 mono: Callable[[], float] = time.monotonic, processes_every: int = 1) -> None:
         self._ps = ps
+        self._processes_every = max(1, processes_every)
+        self._taken = 0
         self._clock = clock
         self._mono = mono
         self._failed: list[str] = []
@@ -79,8 +81,10 @@ class Snapshotter:
             "battery": g("battery", self._battery),
             "temperatures": g("temperatures", self._temperatures) or [],
             "users": (g("users", lambda: sorted({u.name for u in ps.users()})) or [])[:256],
-            **self._top(),
+            # the process table is most of a snapshot's CPU: every ``processes_every``-th one
+            **(self._top() if self._taken % self._processes_every == 0 else {}),
         })
+        self._taken += 1
         snap["failed"] = list(dict.fromkeys(self._failed))
         return snap
 
@@ -177,9 +181,11 @@ class Snapshotter:
         return out[:256]
 
     def _top(self) -> dict[str, list[Json]]:
-        """Top processes by CPU (since the previous snapshot) and by resident memory. Process
+        """Top processes by CPU (since the previous scan) and by resident memory. Process
         objects are kept between snapshots, as psutil needs for CPU percentages."""
         rows = self._guard("processes", self._scan) or []
+        if not rows:
+            return {}
         by_cpu = sorted((r for r in rows if "cpu_percent" in r),
                         key=lambda r: r["cpu_percent"], reverse=True)[:TOP_N]
         by_mem = sorted(rows, key=lambda r: r["memory_bytes"], reverse=True)[:TOP_N]

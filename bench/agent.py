@@ -113,7 +113,7 @@ def footprint(minutes: float, interval: float = 10.0) -> dict[str, Any]:
     try:
         wait_up(f"http://127.0.0.1:{ne_port}/metrics", exporter)
         start = time.monotonic()
-        while time.monotonic() - start < minutes * 60 + interval:
+        while time.monotonic() - start < minutes * 60 + 2 * interval:
             with urllib.request.urlopen(f"http://127.0.0.1:{ne_port}/metrics", timeout=10) as r:
                 r.read()  # a Prometheus scrape: node-exporter works only when scraped
             samples.append({"t": time.monotonic() - start,

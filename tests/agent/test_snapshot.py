@@ -38,6 +38,14 @@ def test_snapshot_reads_every_field_from_psutil() -> None:
                                                              ("mac", "52:54:00:12:34:56")}
 
 
+def test_the_process_table_is_read_every_nth_snapshot() -> None:
+    ticks = iter(range(100))
+    ps = FakePsutil()
+    snapper = Snapshotter(ps, mono=lambda: float(next(ticks)), processes_every=3)
+    shown = ["top_memory" in snapper.take() for _ in range(7)]
+    assert shown == [True, False, False, True, False, False, True] and ps.scans == 3
+
+
 def test_a_failing_field_is_missing_never_a_crash() -> None:
     ps = FakePsutil(broken=frozenset({"cpu_percent", "virtual_memory", "getloadavg",
                                       "disk_partitions", "sensors_temperatures"}))
