@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -158,8 +159,11 @@ def _report(agent_id: str, seq: int, now: float) -> dict[str, Any]:
     return r.model_dump(mode="json", exclude_none=True)
 
 
-async def _load(url: str, agents: list[tuple[str, str]], batch: int, seconds: float
-                ) -> tuple[int, list[float], int]:
+async def _load(url: str, agents: list[tuple[str, str]], batch: int, seconds: float,
+                rate: float | None) -> tuple[int, list[float], int]:
+    """Closed loop (each agent posts again as soon as answered) or, with ``rate`` (reports/s
+    over all agents), open loop: each agent posts on its own fixed schedule, so latency is
+    the service time at that load, not the queue of a saturated server."""
     latencies: list[float] = []
     sent = 0
     errors = 0
@@ -171,9 +175,20 @@ async def _load(url: str, agents: list[tuple[str, str]], batch: int, seconds: fl
             nonlocal sent, errors
             seq = 0
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            period = len(agents) * batch / rate if rate else 0.0
+            due = time.monotonic() + random.uniform(0, period)
+            # one report rendered once; each send only patches seq and time (client CPU is
+            # not what is measured, and the 2 cores are shared with the collector)
+            template = json.dumps(_report(agent_id, 999_999_999, now)).replace(
+                "999999999", "{seq}", 1).replace(f"{now + 999_999.999}", "{time}")
             while time.monotonic() < deadline:
-                body = json.dumps({"version": 1, "reports": [
-                    _report(agent_id, seq + i + 1, now) for i in range(batch)]}).encode()
+                if period:
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
+                    due += period
+                body = ('{"version":1,"reports":[' + ",".join(
+                    template.replace("{seq}", str(seq + i + 1)).replace(
+                        "{time}", repr(now + (seq + i + 1) * 1e-3)) for i in range(batch))
+                    + "]}").encode()
                 t0 = time.perf_counter()
                 async with session.post(f"{url}/api/v1/agents/reports", data=body,
                                         headers=headers) as resp:
@@ -203,7 +218,8 @@ async def _enroll(state: Path, n: int) -> list[tuple[str, str]]:
         await store.close()
 
 
-def ingest(n_agents: int, batch: int, seconds: float) -> dict[str, Any]:
+def ingest(n_agents: int, batch: int, seconds: float, rate: float | None = None
+           ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="fleetwatch-bench-ingest-"))
     (tmp / "state").mkdir()
     agents = asyncio.run(_enroll(tmp / "state", n_agents))
@@ -215,7 +231,7 @@ def ingest(n_agents: int, batch: int, seconds: float) -> dict[str, Any]:
     try:
         url = f"http://127.0.0.1:{port}"
         cpu0, t0 = cpu_seconds(collector.pid), time.monotonic()
-        sent, latencies, errors = asyncio.run(_load(url, agents, batch, seconds))
+        sent, latencies, errors = asyncio.run(_load(url, agents, batch, seconds, rate))
         cpu1, t1 = cpu_seconds(collector.pid), time.monotonic()
         with urllib.request.urlopen(f"{url}/api/v1/agents", timeout=30) as r:
             rows = json.load(r)["agents"]
@@ -231,7 +247,8 @@ def ingest(n_agents: int, batch: int, seconds: float) -> dict[str, Any]:
     cpu = cpu1 - cpu0
     stored = sum(a["reports"] for a in rows)
     return {
-        "agents": n_agents, "batch": batch, "seconds": round(t1 - t0, 1),
+        "agents": n_agents, "batch": batch, "offered_reports_per_s": rate or "closed loop",
+        "seconds": round(t1 - t0, 1),
         "reports_sent": sent, "requests": len(latencies), "errors": errors,
         "collector_cpu_s": round(cpu, 2),
         "reports_per_s_wall": round(sent / (t1 - t0), 1),
@@ -253,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--agents", type=int, default=50)
     g.add_argument("--batch", type=int, default=1)
     g.add_argument("--seconds", type=float, default=20.0)
+    g.add_argument("--rate", type=float, help="offered reports/s in all (open loop); "
+                   "default: closed loop, as fast as the collector answers")
     for s in (f, g):
         s.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
@@ -261,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.part == "footprint":
         out = footprint(args.minutes, args.interval)
     else:
-        out = ingest(args.agents, args.batch, args.seconds)
+        out = ingest(args.agents, args.batch, args.seconds, args.rate)
     text = json.dumps(out, indent=2)
     print(text)
     if args.json:
