@@ -73,7 +73,7 @@ def demo_hosts(seed: int = 7) -> list[SimHost]:
     """The demo's simulated PCs: a filling disk (ticket within minutes), a hot one, idle ones."""
     rng = random.Random(seed)
     return [
-        SimHost("demo-pc-accounts", disk=86.0, disk_rate=0.25, rng=rng),
+        SimHost("demo-pc-accounts", disk=89.0, disk_rate=0.25, rng=rng),
         SimHost("demo-pc-reception", disk=41.0, mem=92.5, rng=rng),
         SimHost("demo-pc-design", disk=63.0, cpu=35.0, rng=rng),
         SimHost("demo-pc-lab", disk=22.0, rng=rng),
