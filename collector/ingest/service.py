@@ -240,10 +240,20 @@ class Ingest:
         return out
 
     async def _watch(self) -> None:
+        """Silence every ``silence_check_every`` seconds; about hourly, forget (agent, seq)
+        keys older than ``seen_retention``."""
+        last_prune = 0.0
         while True:
             await asyncio.sleep(self.settings.silence_check_every)
             try:
                 await self.check_silence()
+                now = self._now()
+                if now - last_prune >= 3600:
+                    last_prune = now
+                    gone = await self.store.prune(now - self.settings.seen_retention)
+                    if gone:
+                        log.info("forgot %d report keys older than %.0f days", gone,
+                                 self.settings.seen_retention / 86400)
             except Exception:  # keep watching; the next round tries again
                 log.exception("agent silence check failed")
 

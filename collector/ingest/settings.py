@@ -58,6 +58,9 @@ class IngestSettings(BaseModel):
     silent_after: Annotated[float, Field(gt=0)] = 8 * 3600.0
     silence_check_every: Annotated[float, Field(gt=0)] = 60.0
     cpu_window: Annotated[float, Field(gt=0)] = 300.0
+    # (agent, seq) keys older than this are forgotten; keep it above the agents'
+    # queue_max_age (7 days), or a report that old could be stored a second time.
+    seen_retention: Annotated[float, Field(gt=0)] = 30 * 86400.0
     device_kind: str = Field(default="workstation", description="kind of an agent host that is not "
                              "in the config's devices (those are matched by name or host)")
     thresholds: tuple[ThresholdModel, ...] = Field(

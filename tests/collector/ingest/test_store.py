@@ -29,6 +29,18 @@ async def test_concurrent_overlapping_batches_store_each_seq_once(tmp_path: Path
         await store.close()
 
 
+async def test_prune_forgets_only_old_keys(tmp_path: Path) -> None:
+    store = await AgentStore.open(tmp_path / "agents.sqlite3")
+    try:
+        row, _ = await store.enroll("pc", "t")
+        await store.accept(row.id, [(1, 1.0)], now=1000.0)
+        await store.accept(row.id, [(2, 2.0)], now=5000.0)
+        assert await store.prune(older_than=2000.0) == 1
+        assert await store.seqs(row.id) == [2]
+    finally:
+        await store.close()
+
+
 async def test_revoked_tokens_do_not_authenticate(tmp_path: Path) -> None:
     store = await AgentStore.open(tmp_path / "agents.sqlite3")
     try:
