@@ -1,5 +1,3 @@
-"""``python -m agent``: the ``fleetwatch-agent`` command."""
-
 import sys
 
 from agent.cli import main

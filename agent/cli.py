@@ -1,50 +1,84 @@
-"""The ``fleetwatch-agent`` command: the workstation agent's entry point.
+"""``fleetwatch-agent``: the workstation agent's command line. Imports only ``agent/`` and
+``probes/`` (never ``collector/``: the agent runs on machines without the collector), and not
+pydantic, aiohttp or asyncio either (the agent's memory budget, docs/benchmarks.md).
 
-A skeleton for now: the agent itself (psutil readings posted to the collector's ingest, a disk
-spool while the collector is away) is issue 11. What holds already is the contract this module
-keeps: it imports only ``agent/`` and ``probes/`` (never ``collector/``, checked by
-import-linter and by tests/agent/test_entry.py, which runs it with ``collector`` unimportable),
-and it answers ``--version`` and ``--config FILE``.
-
-Exit codes: 0 for ``--version``/``--help``; 2 when the agent cannot run as configured (today:
-always, with one line saying so), as argparse does for bad arguments.
+Exit codes: 0 stopped by a signal (or ``--once`` sent its report), 1 ``--once`` could not reach
+the collector, 2 bad settings or an enrollment that needs a person.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
-from importlib import metadata
+from types import FrameType
 
-PROG = "fleetwatch-agent"
-EXIT_NOT_CONFIGURED = 2
+import psutil
 
-
-def version() -> str:
-    """The installed distribution's version (the one in pyproject.toml)."""
-    try:
-        return metadata.version("fleetwatch")
-    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown"
+from agent.config import load
+from agent.run import Agent
+from agent.transport import Transport
+from probes.errors import FleetwatchError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Fleetwatch workstation agent: reports this machine's health "
-        "to a Fleetwatch collector.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
-    parser.add_argument("--config", metavar="FILE", help="the agent's YAML configuration")
-    return parser
+    p = argparse.ArgumentParser(
+        prog="fleetwatch-agent",
+        description="Report this host's CPU, memory, disks, network and inventory to a "
+                    "Fleetwatch collector. Reports wait in an on-disk queue while the collector "
+                    "is away. SIGTERM or Ctrl-C stops cleanly.")
+    p.add_argument("--config", "-c", help="YAML settings file (docs/agent.md)")
+    p.add_argument("--collector-url", help="collector base URL, e.g. http://collector:8730")
+    p.add_argument("--interval", type=float, help="seconds between snapshots (default 10)")
+    p.add_argument("--state-dir", help="identity and queue (default /var/lib/fleetwatch-agent)")
+    p.add_argument("--enroll-secret-file", help="file holding the enrollment secret")
+    p.add_argument("--hostname", help="name to enroll under (default: this host's name)")
+    p.add_argument("--once", action="store_true", help="one snapshot, send, and exit")
+    p.add_argument("--print-schema", action="store_true",
+                   help="print the report JSON Schema and exit")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the agent; its exit code."""
     args = build_parser().parse_args(argv)
-    where = f"{args.config}: " if args.config else ""
-    print(f"{PROG}: {where}not configured: the workstation agent is not built yet "
-          "(issue 11); nothing was started", file=sys.stderr)
-    return EXIT_NOT_CONFIGURED
+    if args.print_schema:
+        # pydantic only for this: the running agent never loads it (its memory budget)
+        sys.stdout.write(importlib.import_module("agent.schema").json_schema())
+        return 0
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load(args.config, {
+            "collector_url": args.collector_url, "interval": args.interval,
+            "state_dir": args.state_dir, "enroll_secret_file": args.enroll_secret_file,
+            "hostname": args.hostname})
+        transport = Transport(config.collector_url, config.timeout, config.ca_file)
+        try:
+            agent = Agent(config, psutil, transport)
+            if args.once:
+                agent.collect_once()
+                return 0 if agent.send_pending() else 1
+            stop = threading.Event()
+
+            def on_signal(signum: int, frame: FrameType | None) -> None:
+                stop.set()
+
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, on_signal)
+            agent.run(stop)
+            return 0
+        finally:
+            transport.close()
+    except FleetwatchError as err:
+        print(f"fleetwatch-agent: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":

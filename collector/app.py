@@ -22,6 +22,8 @@ from aiohttp import web
 
 from collector.config import CollectorSettings, Config
 from collector.faults.engine import FaultEngine
+from collector.ingest import api as ingest_api
+from collector.ingest.settings import IngestSettings
 from collector.keys import (
     AUTHENTICATORS,
     CONFIG,
@@ -213,9 +215,10 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         client.close()
 
 
-def build_app(config: Config) -> web.Application:
+def build_app(config: Config, ingest: IngestSettings | None = None) -> web.Application:
     """The whole collector as an aiohttp app (not started). Creates the state directory
-    (raises :class:`StateDirError` when it cannot)."""
+    (raises :class:`StateDirError` when it cannot). ``ingest``: agent enrollment and ingest
+    settings (default: the config's ``agents:`` section)."""
     try:
         config.collector.state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -243,6 +246,7 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_tickets_ctx)
     app.cleanup_ctx.append(_uptime_ctx)
     app.cleanup_ctx.append(_supplies_ctx)
+    ingest_api.setup(app, ingest or config.agents)  # after tickets: the engine is a sink
     app.cleanup_ctx.append(_scheduler_ctx)
     tickets_api.add_routes(app)
     fleet.add_routes(app)

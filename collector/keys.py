@@ -14,6 +14,7 @@ from aiohttp import web
 
 from collector.config import Config
 from collector.faults.engine import FaultEngine
+from collector.ingest.service import Ingest
 from collector.pipeline import ReadingSink
 from collector.scheduler import Scheduler
 from collector.state import StateCache
@@ -45,3 +46,5 @@ STOCK = web.AppKey("supplies_stock", StockStore)
 # credentials configured. The api_token one is added by build_app; accounts append theirs.
 AUTHENTICATORS: web.AppKey[list[Callable[[web.Request], Awaitable[str | None]]]] = web.AppKey(
     "authenticators")
+# Agent reports in (enrollment, reports, silence watch; collector/ingest/).
+INGEST = web.AppKey("ingest", Ingest)

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(influxdb snmp snmpd prometheus-snmp-exporter victoria-metrics chromium)
+DEBS=(influxdb snmp snmpd prometheus-snmp-exporter victoria-metrics chromium prometheus-node-exporter)
 missing=()
 for pkg in "${DEBS[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tickets": ("collector.cli.tickets", "work with a running collector's ticket queue"),
     "uptime": ("collector.cli.uptime", "availability per device and site, and downtime incidents"),
     "supplies": ("collector.cli.supplies", "stock on hand, supply forecasts, page-count report"),
+    "agents": ("collector.cli.agents", "list and revoke a running collector's workstation agents"),
 }
 
 

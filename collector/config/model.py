@@ -92,6 +92,7 @@ from collector.config.types import (
     to_url,
     tzinfo,
 )
+from collector.ingest.settings import IngestSettings
 from collector.schema import RESERVED_TAGS
 from collector.supplies.settings import SuppliesSettings
 from probes.base import ProbeSettings
@@ -940,6 +941,9 @@ class Sections:
         default_factory=TicketSettings, description="when faults open and resolve tickets")
     notifications: Annotated[NotificationConfig, _EMPTY_MAP] = Field(
         default_factory=NotificationConfig, description="webhook and e-mail")
+    agents: Annotated[IngestSettings, _EMPTY_MAP] = Field(
+        default_factory=IngestSettings, description="workstation agents: enrollment, reports, "
+        "silence (docs/agent.md)")
     supplies: Annotated[SuppliesSettings, _EMPTY_MAP] = Field(
         default_factory=SuppliesSettings, description="toner forecasts, reorder points, stock "
         "(docs/supplies.md)")

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from collector.app import STOP_SIGNALS, build_app, listen_sockets, serving, stop_event
 from collector.config import Config, DeviceConfig, load_config
+from collector.demo.agents import RealAgent, SimAgents, demo_hosts, demo_secret
 from collector.demo.lab import Influxd, LabError, Snmpsim
 from collector.demo.simfleet import OfficeModel, SimFleet, office_fleet
 from probes import eventloop
@@ -66,7 +67,11 @@ def run_demo(config_path: str | Path, minutes: float = 0, log_level: str = "WARN
         sim.name = device.snmp.community.reveal() if device.snmp.community else device.name
     fleet.write()
     sim_proc = Snmpsim([], endpoints, live_dir=fleet_dir)
-    for proc in (influxd, sim_proc):
+    # one real agent (this machine); it enrolls once the collector below is up
+    secret = demo_secret(config.collector.state_dir)
+    url = f"http://{config.collector.listen_host}:{config.collector.listen_port}"
+    agent = RealAgent(url, secret, config.collector.state_dir / "demo-agent")
+    for proc in (influxd, sim_proc, agent):
         if proc:
             proc.die_with_parent = True
     try:
@@ -77,11 +82,13 @@ def run_demo(config_path: str | Path, minutes: float = 0, log_level: str = "WARN
             print(f"starting {len(fleet.printers)} simulated printers/copiers on "
                   f"{', '.join(f'{h}:{p}' for h, p in endpoints)} ...", flush=True)
             sim_proc.start()
-            eventloop.run(_serve(config, socks, fleet, minutes))
+            agent.start()
+            eventloop.run(_serve(config, socks, fleet, minutes, secret))
     finally:
         for sock in socks:
             sock.close()
         with _stop_signals_ignored():  # a second SIGTERM/SIGHUP must not cut the stopping short
+            agent.stop()
             sim_proc.stop()
             if influxd:
                 influxd.stop()
@@ -151,29 +158,37 @@ def _stop_signals_ignored() -> Iterator[None]:
 
 
 async def _serve(config: Config, socks: Sequence[socket.socket], fleet: SimFleet,
-                 minutes: float) -> None:
+                 minutes: float, secret: Path) -> None:
     stop = stop_event()
     if minutes:
         asyncio.get_running_loop().call_later(minutes * 60, stop.set)
-    async with serving(build_app(config), socks):
+    app = build_app(config, config.agents.model_copy(
+        update={"enroll_secret_file": secret, "silence_check_every": 30.0}))
+    async with serving(app, socks):
         url = f"http://{config.collector.listen_host}:{config.collector.listen_port}"
         print(f"""
 Fleetwatch demo is running.
   Fleet health (web UI):  {url}/
   Tickets:                {url}/tickets   (API: {url}/api/v1/tickets)
   Device API:             {url}/api/v1/devices
+  Workstation agents:     {url}/api/v1/agents   (fleetwatch agents list)
   InfluxDB (v1 API):      {config.storage.url}  database "{config.storage.database}"
   One printer by hand:    {_check_command(config)}
 What to look at: toner bars drain, trays run empty and are refilled, jams and open doors come
 and go every few minutes; each fault opens one ticket after the debounce and resolves itself.
+Workstations: this machine runs a real agent, four simulated PCs report too; the disk of
+demo-pc-accounts fills until its disk ticket opens (a minute or two).
 Press Ctrl-C to stop (closing the terminal stops it too).""", flush=True)
         simulate = asyncio.create_task(_simulate(fleet))
+        secret_text = (await asyncio.to_thread(secret.read_text)).strip()
+        pcs = asyncio.create_task(SimAgents(url, secret_text, demo_hosts()).run())
         try:
             await stop.wait()
         finally:
-            simulate.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await simulate
+            for task in (simulate, pcs):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 def _check_command(config: Config) -> str:

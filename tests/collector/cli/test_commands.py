@@ -250,7 +250,7 @@ def demo(real_service: None, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[
     try:
         assert ready.wait(90), "".join(lines)
         started = children(proc.pid)
-        assert len(started) == 2, started  # influxd and snmpsim
+        assert len(started) == 3, started  # influxd, snmpsim and the real workstation agent
         yield proc, started, lines
     finally:
         if proc.poll() is None:
