@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
+import importlib.metadata
 import signal
 import sys
 import threading
@@ -23,6 +23,14 @@ from agent.config import load
 from agent.run import Agent
 from agent.transport import Transport
 from probes.errors import FleetwatchError
+from probes.safetext import configure_logging
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("fleetwatch")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Report this host's CPU, memory, disks, network and inventory to a "
                     "Fleetwatch collector. Reports wait in an on-disk queue while the collector "
                     "is away. SIGTERM or Ctrl-C stops cleanly.")
+    p.add_argument("--version", action="version", version=f"fleetwatch-agent {_version()}")
     p.add_argument("--config", "-c", help="YAML settings file (docs/agent.md)")
     p.add_argument("--collector-url", help="collector base URL, e.g. http://collector:8730")
     p.add_argument("--interval", type=float, help="seconds between snapshots (default 10)")
@@ -50,8 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # pydantic only for this: the running agent never loads it (its memory budget)
         sys.stdout.write(importlib.import_module("agent.schema").json_schema())
         return 0
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)  # terminal-safe, as the collector's
     try:
         config = load(args.config, {
             "collector_url": args.collector_url, "interval": args.interval,

@@ -7,8 +7,8 @@
   → 401; body over ``max_body_bytes`` → 413; not the schema → 400 with the path of the bad
   field (``reports.0.snapshot.cpu.percent: ...``); a report of another agent id → 400. A bad
   request records nothing.
-- ``GET /api/v1/agents`` (with each agent's latest inventory), ``GET /api/v1/agents/{id}``,
-  ``POST /api/v1/agents/{id}/revoke`` (needs ``collector.api_token`` when that is set).
+- ``GET /api/v1/agents`` (with each agent's latest inventory), ``GET /api/v1/agents/{agent}``,
+  ``POST /api/v1/agents/{agent}/revoke`` (needs ``collector.api_token`` when that is set).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from collector.ingest.store import (
     token_hash,
 )
 from collector.keys import CONFIG, INGEST, SINKS, STATS
+from collector.web.middleware import public
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ class AgentsApi:
 
     async def get(self, request: web.Request) -> web.Response:
         try:
-            a = await self.ingest.store.get(request.match_info["id"])
+            a = await self.ingest.store.get(request.match_info["agent"])
         except AgentNotFound as err:
             return _error(404, str(err))
         inv = (await self._inventories()).get(a.id)
@@ -195,7 +196,7 @@ class AgentsApi:
                 return _error(401, "missing or wrong bearer token (Authorization: Bearer "
                               "<token>)")
         try:
-            a = await self.ingest.store.revoke(request.match_info["id"])
+            a = await self.ingest.store.revoke(request.match_info["agent"])
         except AgentNotFound as err:
             return _error(404, str(err))
         self._tokens.clear()
@@ -233,8 +234,10 @@ def setup(app: web.Application, settings: IngestSettings) -> None:
         return handler
 
     app.cleanup_ctx.append(ctx)
-    app.router.add_post("/api/v1/agents/enroll", route("enroll"))
-    app.router.add_post("/api/v1/agents/reports", route("reports"))
+    # agents authenticate themselves (the enrollment secret, then their own token), not with a
+    # user's login or the api_token of the request gate
+    app.router.add_post("/api/v1/agents/enroll", public(route("enroll")))
+    app.router.add_post("/api/v1/agents/reports", public(route("reports")))
     app.router.add_get("/api/v1/agents", route("list"))
-    app.router.add_get("/api/v1/agents/{id}", route("get"))
-    app.router.add_post("/api/v1/agents/{id}/revoke", route("revoke"))
+    app.router.add_get("/api/v1/agents/{agent}", route("get"))
+    app.router.add_post("/api/v1/agents/{agent}/revoke", route("revoke"))

@@ -74,17 +74,17 @@ def test_version_without_the_collector() -> None:
     assert proc.stdout.startswith("fleetwatch-agent ") and proc.stderr == ""
 
 
-def test_config_says_not_configured_and_exits_2() -> None:
-    proc = agent("--config", "/etc/fleetwatch/agent.yaml")
+def test_missing_config_file_is_one_line_and_exit_2() -> None:
+    proc = agent("--config", "/nonexistent/fleetwatch/agent.yaml")
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
     [line] = proc.stderr.splitlines()
-    assert line.startswith("fleetwatch-agent: /etc/fleetwatch/agent.yaml: not configured")
+    assert line == "fleetwatch-agent: /nonexistent/fleetwatch/agent.yaml: No such file or directory"
 
 
-def test_no_config_says_not_configured() -> None:
-    proc = agent()
-    assert proc.returncode == 2 and "not configured" in proc.stderr
+def test_no_enrollment_secret_is_one_line_and_exit_2() -> None:
+    proc = agent()  # (no --config, no $FLEETWATCH_ENROLL_SECRET in the test environment)
+    assert proc.returncode == 2 and "no enrollment secret" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -33,6 +33,8 @@ class Server:
                    raw: bytes | None = None, headers: dict[str, str] | None = None
                    ) -> tuple[int, Any]:
         h = dict(headers or {})
+        if method in {"POST", "PUT", "PATCH"} and "Content-Type" not in h:
+            h["Content-Type"] = "application/json"  # (the request gate refuses other types)
         if token:
             h["Authorization"] = f"Bearer {token}"
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None

@@ -52,6 +52,8 @@ async def test_enroll_report_list_and_revoke(server: Server) -> None:
     assert state is not None and dict(state.readings["agent"].metrics)["disk_used_percent"] == 40
 
     status, body = await server.call("GET", "/api/v1/agents")
+    assert status == 401  # with an api_token set, reads need it too (the request gate)
+    status, body = await server.call("GET", "/api/v1/agents", token=ADMIN)
     assert status == 200 and body["agents"][0]["reports"] == 3
     status, body = await server.call("POST", f"/api/v1/agents/{agent_id}/revoke", token="nope")
     assert status == 401
@@ -159,7 +161,7 @@ async def _cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
 async def test_cli_lists_and_revokes(server: Server) -> None:
     agent_id, token = await server.enroll("pc-cli")
     env = {"FLEETWATCH_URL": server.url, "PYTHONPATH": str(ROOT)}
-    code, out = await _cli("list", env=env)
+    code, out = await _cli("list", env={**env, "FLEETWATCH_API_TOKEN": ADMIN})
     assert code == 0 and agent_id in out and "live" in out
     code, out = await _cli("revoke", agent_id, env=env)  # no admin token
     assert code == 2 and "401" in out
@@ -168,5 +170,5 @@ async def test_cli_lists_and_revokes(server: Server) -> None:
     status, _ = await server.call("POST", "/api/v1/agents/reports",
                                   batch(report(agent_id, 1)), token=token)
     assert status == 401
-    code, out = await _cli("list", env=env)
+    code, out = await _cli("list", env={**env, "FLEETWATCH_API_TOKEN": ADMIN})
     assert "revoked" in out
