@@ -19,9 +19,26 @@ from collections.abc import AsyncIterator, Sequence
 import aiohttp
 from aiohttp import web
 
+from collector.auth import DB_NAME as ACCOUNTS_DB
+from collector.auth import AuthSettings
+from collector.auth.middleware import auth_middleware
+from collector.auth.store import AccountStore
 from collector.config import CollectorSettings, Config
 from collector.faults.engine import FaultEngine
-from collector.keys import CONFIG, ENGINE, HTTP, NOTIFY, SCHEDULER, SINKS, STATE, STATS, STORE
+from collector.keys import (
+    ACCOUNTS,
+    AUTH,
+    CONFIG,
+    ENGINE,
+    HTTP,
+    LEGACY_TOKEN,
+    NOTIFY,
+    SCHEDULER,
+    SINKS,
+    STATE,
+    STATS,
+    STORE,
+)
 from collector.notify.notifier import Notifier
 from collector.pipeline import ReadingSink
 from collector.scheduler import Scheduler
@@ -31,7 +48,7 @@ from collector.tickets import DB_NAME
 from collector.tickets import api as tickets_api
 from collector.tickets import pages as ticket_pages
 from collector.tickets.store import TicketStore
-from collector.web import fleet
+from collector.web import fleet, login, templating
 from collector.web.errors import api_json_errors
 from probes.errors import FleetwatchError
 from probes.snmp import SnmpClient
@@ -51,6 +68,16 @@ async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         app[HTTP] = session
         yield
+
+
+async def _accounts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Opens ``<state_dir>/accounts.sqlite3`` (users, sessions, tokens: collector.auth)."""
+    store = await AccountStore.open(app[CONFIG].collector.state_dir / ACCOUNTS_DB)
+    app[ACCOUNTS] = store
+    try:
+        yield
+    finally:
+        await store.close()
 
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -108,23 +135,31 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         client.close()
 
 
-def build_app(config: Config) -> web.Application:
-    """The whole collector as an aiohttp app (not started). Creates the state directory."""
+def build_app(config: Config, auth: AuthSettings | None = None) -> web.Application:
+    """The whole collector as an aiohttp app (not started). Creates the state directory.
+    ``auth``: accounts and roles (default: every read needs a login); until the config carries
+    an ``auth:`` section it comes from the caller."""
     config.collector.state_dir.mkdir(parents=True, exist_ok=True)
-    app = web.Application(middlewares=[api_json_errors])
+    app = web.Application(middlewares=[api_json_errors, auth_middleware])
     app[CONFIG] = config
+    app[AUTH] = auth if auth is not None else AuthSettings()
+    if config.collector.api_token is not None:
+        app[LEGACY_TOKEN] = config.collector.api_token.reveal()
     app[SINKS] = []
     app[STATS] = {}
     state = StateCache(config.devices)
     app[STATE] = state
     app[SINKS].append(state)
     app.cleanup_ctx.append(_http_ctx)
+    app.cleanup_ctx.append(_accounts_ctx)
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_tickets_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     tickets_api.add_routes(app)
     fleet.add_routes(app)
     ticket_pages.add_routes(app)
+    templating.setup(app)
+    login.add_routes(app)
     return app
 
 

@@ -12,6 +12,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from collector.auth.settings import AuthSettings
+from collector.auth.store import AccountStore
 from collector.config import Config
 from collector.faults.engine import FaultEngine
 from collector.pipeline import ReadingSink
@@ -33,3 +35,8 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 STORE = web.AppKey("tickets_store", TicketStore)
 ENGINE = web.AppKey("fault_engine", FaultEngine)
 NOTIFY: web.AppKey[Callable[[str, Ticket], None]] = web.AppKey("tickets_notify")
+# Accounts, sessions and tokens (collector.auth); the auth settings; the legacy shared bearer
+# token (collector.api_token), which acts as the technician "api".
+ACCOUNTS = web.AppKey("accounts", AccountStore)
+AUTH = web.AppKey("auth_settings", AuthSettings)
+LEGACY_TOKEN = web.AppKey("legacy_api_token", str)

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("collector.cli.demo", "run a simulated office fleet with the collector and web UI"),
     "config": ("collector.cli.config", "work with the collector's YAML configuration"),
     "tickets": ("collector.cli.tickets", "work with a running collector's ticket queue"),
+    "users": ("collector.cli.users", "manage accounts and API tokens"),
 }
 
 

@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 
 from collector.app import build_app
+from collector.auth import AuthSettings
 from collector.config import (
     CollectorSettings,
     Config,
@@ -36,6 +37,9 @@ from probes.registry import probe_settings
 from probes.secret import Secret
 
 COUNT = 4
+
+# reads without a login, as before accounts came (issue 13); changes still need a token
+PUBLIC_READ = AuthSettings(public_read=True)
 
 
 class Recorder:
@@ -79,7 +83,7 @@ def make_config(sim: Snmpsim, influxd: Influxd, db: str, state_dir: Path,
 
 
 async def start(config: Config, recorder: Recorder) -> web.AppRunner:
-    app = build_app(config)
+    app = build_app(config, PUBLIC_READ)
     app[SINKS].append(recorder)
     runner = web.AppRunner(app)
     await runner.setup()
