@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from collector.auth.ratelimit import LoginLimiter
-from collector.auth.store import Accounts, AccountError, digest
+from collector.auth.store import AccountError, Accounts, digest
 
 PASSWORD = "correct horse battery"
 
