@@ -47,6 +47,7 @@ def _supplies(reading: Reading | None) -> list[dict[str, Any]]:
 
 def _trays(reading: Reading | None) -> list[dict[str, Any]]:
     return [{"name": t.description or f"tray {t.index}", "state": t.state, "percent": t.percent,
+             "alarm": t.state == "empty" and not t.manual,  # an empty manual feed is normal
              "label": f"{t.percent:.0f}%" if t.percent is not None else t.state.replace("_", " ")}
             for t in (reading.trays if reading is not None else ())]
 

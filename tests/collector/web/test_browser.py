@@ -1,0 +1,163 @@
+"""The pages in real headless Chromium (Debian's chromium through Playwright, tests/browser.py),
+against the real app polling simulated printers over SNMP (snmpsim): log in, see a fault
+appear, open the device, acknowledge and comment on its ticket, Cancel in the prompts, log out;
+and device strings holding HTML and script render as inert text. A screenshot of each step goes
+under tests/output/."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from playwright.async_api import Dialog, Page, expect
+
+from collector.app import build_app
+from collector.auth import DB_NAME, AuthSettings
+from collector.auth.store import Accounts
+from collector.config import CollectorSettings, Config, DeviceConfig, SnmpProfile, TicketSettings
+from collector.demo import Snmpsim, free_port
+from collector.demo.simfleet import SimFleet
+from probes.registry import probe_settings
+from probes.secret import Secret
+from tests.browser import browser, chromium_page, screenshot  # noqa: F401  (pytest fixtures)
+
+PASSWORD = "browser test password"
+HOSTILE = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+
+
+@dataclass
+class Lab:
+    url: str
+    fleet: SimFleet
+
+
+@pytest.fixture()
+async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
+    fleet = SimFleet(tmp_path / "fleet", count=3, prefix="br")
+    fleet.get("br-03").model = HOSTILE
+    fleet.write()
+    sim = await asyncio.to_thread(Snmpsim([], live_dir=fleet.data_dir).start)
+    state = tmp_path / "state"
+    accounts = Accounts.open(state / DB_NAME)
+    accounts.add_user("tech", "technician", PASSWORD)
+    accounts.close()
+    devices = tuple(
+        DeviceConfig(name=p.name, host=sim.host, port=sim.port, site="HQ", location="Room 1",
+                     snmp=SnmpProfile(name="p", community=Secret(p.name), timeout=0.5, retries=0),
+                     probes=(probe_settings("snmp_printer", interval=0.5, timeout=0.4),))
+        for p in fleet.printers)
+    port = free_port()
+    config = Config(path=tmp_path / "c.yaml",
+                    collector=CollectorSettings(listen_port=port, state_dir=state, jitter=0.1),
+                    tickets=TicketSettings(debounce_polls=2), devices=devices)
+    runner = web.AppRunner(build_app(config, AuthSettings()))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield Lab(f"http://127.0.0.1:{port}", fleet)
+    finally:
+        await runner.cleanup()
+        await asyncio.to_thread(sim.stop)
+
+
+async def reload_until(page: Page, selector: str, timeout: float = 30.0) -> None:
+    """Reload ``page`` until ``selector`` matches (the fleet page refreshes itself every 15 s;
+    a test should not wait that long)."""
+    deadline = time.monotonic() + timeout
+    while await page.locator(selector).count() == 0:
+        assert time.monotonic() < deadline, f"{selector} did not appear on {page.url}"
+        await asyncio.sleep(0.5)
+        await page.reload()
+
+
+def watch_console(page: Page) -> list[str]:
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    return problems
+
+
+async def log_in(page: Page, url: str) -> None:
+    await page.goto(f"{url}/")
+    assert "/login" in page.url
+    await page.fill("input[name=username]", "tech")
+    await page.fill("input[name=password]", PASSWORD)
+    await screenshot(page, "01-login")
+    await page.click("#login")
+    await page.wait_for_url(f"{url}/")
+
+
+async def test_technician_works_a_fault_in_the_browser(lab: Lab, chromium_page: Page) -> None:  # noqa: F811
+    page = chromium_page
+    problems = watch_console(page)
+    await log_in(page, lab.url)
+    await reload_until(page, "tr.device[data-device=br-01][data-status=ok]")
+    await screenshot(page, "02-fleet")
+
+    lab.fleet.get("br-02").forced_faults = {"jammed"}
+    lab.fleet.write()
+    await reload_until(page, "tr.device[data-device=br-02][data-status=critical]")
+    row = page.locator("tr.device[data-device=br-02]")
+    assert "jam" in (await row.inner_text()).lower()
+    await screenshot(page, "03-fleet-fault")
+
+    await row.locator("a").first.click()
+    await page.wait_for_url(f"{lab.url}/devices/br-02")
+    await reload_until(page, "#device-tickets a")  # the ticket opens after the debounce
+    assert "Supplies" in await page.inner_text("main")
+    await screenshot(page, "04-device")
+
+    await page.click("#device-tickets a")
+    await page.wait_for_selector("#actions")
+    ticket_url = page.url
+    await page.click("#actions button[data-state=acknowledged]")
+    await expect(page.locator(".facts")).to_contain_text("acknowledged")
+    timeline = await page.inner_text("#timeline")
+    assert "open → acknowledged" in timeline and "tech" in timeline
+
+    answers = iter(["toner box moved, jam cleared by hand"])
+
+    async def on_dialog(dialog: Dialog) -> None:
+        text = next(answers, None)
+        await (dialog.accept(text) if text is not None else dialog.dismiss())
+
+    page.on("dialog", lambda d: asyncio.ensure_future(on_dialog(d)))
+    await page.click("#actions button[data-action=comment]")
+    await expect(page.locator("#timeline")).to_contain_text("jam cleared by hand")
+    rows_before = await page.locator("#timeline tr").count()
+    # Cancel in both prompts: nothing changes, no error (answers is exhausted: dismiss)
+    await page.click("#actions button[data-action=assign]")
+    await page.click("#actions button[data-action=comment]")
+    await asyncio.sleep(1.0)
+    assert page.url == ticket_url
+    assert await page.locator("#action-error").is_hidden()
+    await page.reload()
+    assert await page.locator("#timeline tr").count() == rows_before
+    assert "unassigned" not in await page.inner_text("#timeline")
+    await screenshot(page, "05-ticket")
+
+    await page.click("#logout")
+    await page.wait_for_url(f"{lab.url}/login")
+    await screenshot(page, "06-logged-out")
+    await page.goto(f"{lab.url}/tickets")
+    assert "/login" in page.url
+    assert problems == []  # no script error, no Content-Security-Policy refusal
+
+
+async def test_device_strings_with_html_render_inert(lab: Lab, chromium_page: Page) -> None:  # noqa: F811
+    page = chromium_page
+    problems = watch_console(page)
+    await log_in(page, lab.url)
+    await reload_until(page, "tr.device[data-device=br-03]:not([data-status=pending])")
+    for path in ("/", "/devices/br-03"):
+        await page.goto(lab.url + path)
+        assert HOSTILE in await page.inner_text("main")  # shown as text ...
+        assert await page.evaluate("window.pwned") is None  # ... never run
+        assert await page.locator("main script, main img").count() == 0
+    await screenshot(page, "07-hostile-device")
+    assert problems == []
