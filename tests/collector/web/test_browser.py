@@ -1,13 +1,14 @@
 """The pages in real headless Chromium (Debian's chromium through Playwright, tests/browser.py),
-against the real app polling simulated printers over SNMP (snmpsim): log in, see a fault
-appear, open the device, acknowledge and comment on its ticket, Cancel in the prompts, log out;
-and device strings holding HTML and script render as inert text. A screenshot of each step goes
-under tests/output/."""
+against the real app polling simulated printers over SNMP (snmpsim) and writing to a real
+influxd: log in, see a fault appear, open the device and its history charts, acknowledge and
+comment on its ticket, Cancel in the prompts, log out; and device strings holding HTML and
+script render as inert text. A screenshot of each step goes under tests/output/."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,15 @@ from playwright.async_api import Dialog, Page, expect
 from collector.app import build_app
 from collector.auth import DB_NAME, AuthSettings
 from collector.auth.store import Accounts
-from collector.config import CollectorSettings, Config, DeviceConfig, SnmpProfile, TicketSettings
-from collector.demo import Snmpsim, free_port
+from collector.config import (
+    CollectorSettings,
+    Config,
+    DeviceConfig,
+    SnmpProfile,
+    StorageConfig,
+    TicketSettings,
+)
+from collector.demo import Influxd, Snmpsim, free_port
 from collector.demo.simfleet import SimFleet
 from probes.registry import probe_settings
 from probes.secret import Secret
@@ -37,7 +45,7 @@ class Lab:
 
 
 @pytest.fixture()
-async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
+async def lab(tmp_path: Path, influxd: Influxd) -> AsyncIterator[Lab]:
     fleet = SimFleet(tmp_path / "fleet", count=3, prefix="br")
     fleet.get("br-03").model = HOSTILE
     fleet.write()
@@ -54,6 +62,8 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
     port = free_port()
     config = Config(path=tmp_path / "c.yaml",
                     collector=CollectorSettings(listen_port=port, state_dir=state, jitter=0.1),
+                    storage=StorageConfig(backend="influxdb_v1", url=influxd.url,
+                                          database=f"browser_{uuid.uuid4().hex[:8]}"),
                     tickets=TicketSettings(debounce_polls=2), devices=devices)
     runner = web.AppRunner(build_app(config, AuthSettings()))
     await runner.setup()
@@ -110,6 +120,9 @@ async def test_technician_works_a_fault_in_the_browser(lab: Lab, chromium_page: 
     await page.wait_for_url(f"{lab.url}/devices/br-02")
     await reload_until(page, "#device-tickets a")  # the ticket opens after the debounce
     assert "Supplies" in await page.inner_text("main")
+    # its history, drawn from what the collector has written to the real influxd meanwhile
+    await reload_until(page, "#charts svg.chart .series.black")  # a dot, then a line
+    assert await page.locator("#charts svg.chart").count() == 3
     await screenshot(page, "04-device")
 
     await page.click("#device-tickets a")
