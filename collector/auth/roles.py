@@ -48,6 +48,9 @@ ROUTES: Final[dict[tuple[str, str], Permission]] = {
     ("POST", "/api/v1/tickets"): "tickets.write",
     ("PATCH", "/api/v1/tickets/{id}"): "tickets.write",
     ("POST", "/api/v1/tickets/{id}/comments"): "tickets.write",
+    ("GET", "/assets"): "read",
+    ("GET", "/assets.csv"): "read",
+    ("GET", "/api/v1/assets"): "read",
     ("GET", "/api/v1/whoami"): "self",
     ("GET", "/api/v1/users"): "users.manage",
 }
