@@ -48,7 +48,7 @@ from collector.tickets import DB_NAME
 from collector.tickets import api as tickets_api
 from collector.tickets import pages as ticket_pages
 from collector.tickets.store import TicketStore
-from collector.web import assets, fleet, login, templating
+from collector.web import assets, fleet, login, templating, uptime
 from collector.web.errors import api_json_errors
 from probes.errors import FleetwatchError
 from probes.snmp import SnmpClient
@@ -161,6 +161,7 @@ def build_app(config: Config, auth: AuthSettings | None = None) -> web.Applicati
     templating.setup(app)
     login.add_routes(app)
     assets.add_routes(app)
+    uptime.add_routes(app)
     return app
 
 

@@ -51,6 +51,9 @@ ROUTES: Final[dict[tuple[str, str], Permission]] = {
     ("GET", "/assets"): "read",
     ("GET", "/assets.csv"): "read",
     ("GET", "/api/v1/assets"): "read",
+    ("GET", "/uptime"): "read",
+    ("GET", "/uptime.csv"): "read",
+    ("GET", "/api/v1/uptime"): "read",
     ("GET", "/api/v1/whoami"): "self",
     ("GET", "/api/v1/users"): "users.manage",
 }
