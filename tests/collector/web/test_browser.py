@@ -1,8 +1,9 @@
 """The pages in real headless Chromium (Debian's chromium through Playwright, tests/browser.py),
 against the real app polling simulated printers over SNMP (snmpsim) and writing to a real
 influxd: log in, see a fault appear, open the device and its history charts, acknowledge and
-comment on its ticket, Cancel in the prompts, log out; and device strings holding HTML and
-script render as inert text. A screenshot of each step goes under tests/output/."""
+comment on its ticket, Cancel in the prompts, export the uptime CSV, the fleet page filtered
+on a 420 px phone, log out; and device strings holding HTML and script render as inert text.
+A screenshot of each step goes under tests/output/."""
 
 from __future__ import annotations
 
@@ -153,6 +154,21 @@ async def test_technician_works_a_fault_in_the_browser(lab: Lab, chromium_page: 
     assert await page.locator("#timeline tr").count() == rows_before
     assert "unassigned" not in await page.inner_text("#timeline")
     await screenshot(page, "05-ticket")
+
+    await page.goto(f"{lab.url}/uptime?range=24h")
+    await expect(page.locator("#uptime-devices")).to_contain_text("br-02")
+    async with page.expect_download() as info:
+        await page.click("#uptime-csv")
+    download = await info.value
+    exported = await asyncio.to_thread(Path(await download.path()).read_text)
+    assert exported.startswith("device,site,range,") and "br-02,HQ,24h" in exported
+    await screenshot(page, "05b-uptime")
+
+    await page.set_viewport_size({"width": 420, "height": 800})  # a phone
+    await page.goto(f"{lab.url}/?status=critical")
+    assert await page.locator("tr.device").count() == 1
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 420
+    await screenshot(page, "05c-fleet-phone")
 
     await page.click("#logout")
     await page.wait_for_url(f"{lab.url}/login")
