@@ -97,6 +97,7 @@ def fleet_rows(states: list[DeviceState], *, site: str = "", kind: str = "", sta
 async def fleet_page(request: web.Request) -> web.StreamResponse:
     states = request.app[STATE].all()
     filters = {key: request.query.get(key, "")[:200] for key in ("site", "kind", "status", "q")}
+    # (``refresh`` is read by the page's live updates, collector.web.templating)
     rows = fleet_rows(states, **filters)
     counts: dict[str, int] = {}
     for st in states:

@@ -41,10 +41,24 @@ def clock(t: object, seconds: bool = False) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M", time.localtime(t))
 
 
+LIVE_PAGES: Final = {"/": 15, "/tickets": 30}  # seconds between live updates (live.js)
+
+
+def refresh_seconds(request: web.Request) -> int | None:
+    """How often a live page updates itself: its default, or ``?refresh=N`` (2-300 s)."""
+    default = LIVE_PAGES.get(request.path)
+    if default is None:
+        return None
+    try:
+        return min(max(int(request.query.get("refresh", default)), 2), 300)
+    except ValueError:
+        return default
+
+
 async def _context(request: web.Request) -> dict[str, Any]:
     who = principal(request)
     return {"who": who, "csrf": who.csrf if who is not None else None,
-            "path": request.path}
+            "path": request.path, "refresh": refresh_seconds(request)}
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -1,9 +1,9 @@
 """The pages in real headless Chromium (Debian's chromium through Playwright, tests/browser.py),
 against the real app polling simulated printers over SNMP (snmpsim) and writing to a real
-influxd: log in, see a fault appear, open the device and its history charts, acknowledge and
-comment on its ticket, Cancel in the prompts, export the uptime CSV, the fleet page filtered
-on a 420 px phone, log out; and device strings holding HTML and script render as inert text.
-A screenshot of each step goes under tests/output/."""
+influxd: log in, see a fault appear (live update, no reload), open the device and its history
+charts, acknowledge and comment on its ticket, Cancel in the prompts, export the uptime CSV,
+the fleet page filtered on a 420 px phone, log out; and device strings holding HTML and script
+render as inert text. A screenshot of each step goes under tests/output/."""
 
 from __future__ import annotations
 
@@ -110,9 +110,15 @@ async def test_technician_works_a_fault_in_the_browser(lab: Lab, chromium_page: 
     await reload_until(page, "tr.device[data-device=br-01][data-status=ok]")
     await screenshot(page, "02-fleet")
 
+    # the fault appears by the page's live update, no reload: what is typed stays
+    await page.goto(f"{lab.url}/?refresh=2")
+    await page.fill("input[name=q]", "half-typed sear")
     lab.fleet.get("br-02").forced_faults = {"jammed"}
     lab.fleet.write()
-    await reload_until(page, "tr.device[data-device=br-02][data-status=critical]")
+    await page.wait_for_selector("tr.device[data-device=br-02][data-status=critical]",
+                                 timeout=30_000)
+    assert await page.input_value("input[name=q]") == "half-typed sear"
+    assert await page.evaluate("document.body.dataset.updated") is not None
     row = page.locator("tr.device[data-device=br-02]")
     assert "jam" in (await row.inner_text()).lower()
     await screenshot(page, "03-fleet-fault")
