@@ -1,6 +1,7 @@
 """Web pages and the uptime report at size (issue 13). Figures are printed, never asserted.
 
-- **Page render**: the fleet page (``/``), a device page and the ticket list of a fleet of
+- **Page render**: the fleet page (``/``: its first 250 rows, worst first; and ``?limit=all``),
+  a device page and the ticket list of a fleet of
   ``--devices`` printers (default 1,000) whose latest readings sit in the state cache, each
   fetched ``--requests`` times over HTTP by a logged-in technician (session cookie: the auth
   middleware runs); p50/p95/max. The peer is the floor: a plain aiohttp handler in the same
@@ -39,6 +40,7 @@ from collector.config import CollectorSettings, Config, DeviceConfig, StorageCon
 from collector.demo import Influxd, free_port
 from collector.keys import STATE
 from collector.storage.lineproto import reading_lines
+from collector.web.fleet import PAGE_ROWS
 from probes.model import Identity, PageCounter, Reading, Supply, Tray
 
 PASSWORD = "bench password 1234"
@@ -115,7 +117,11 @@ async def pages(devices: int, requests: int, tmp: Path) -> list[str]:
                 return get
 
             fleet, size = await timed(requests, getter("/"))
-            lines.append(row(f"fleet page, {devices} devices", fleet, f"{size / 1e6:.2f} MB"))
+            lines.append(row(f"fleet page, {devices} devices (first {PAGE_ROWS} rows)", fleet,
+                             f"{size / 1e6:.2f} MB"))
+            everything, size = await timed(requests, getter("/?limit=all"))
+            lines.append(row(f"fleet page, {devices} devices, ?limit=all", everything,
+                             f"{size / 1e6:.2f} MB"))
             device, _ = await timed(requests, getter("/devices/p0001"))
             lines.append(row("device page", device))
             tickets, _ = await timed(requests, getter("/tickets"))

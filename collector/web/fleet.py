@@ -26,6 +26,7 @@ _MARKING: Final = frozenset({"toner", "toner_cartridge", "ink", "ink_cartridge",
 # Worst first: what needs a technician is at the top.
 _ORDER: Final = {"critical": 0, "unreachable": 1, "unknown": 2, "warning": 3, "pending": 4, "ok": 5}
 STATUSES: Final = tuple(_ORDER)
+PAGE_ROWS: Final = 250  # rows of the fleet page unless ?limit=all (a 1,000-row table is 1 MB)
 
 
 def _latest(state: DeviceState) -> Reading | None:
@@ -99,11 +100,14 @@ async def fleet_page(request: web.Request) -> web.StreamResponse:
     filters = {key: request.query.get(key, "")[:200] for key in ("site", "kind", "status", "q")}
     # (``refresh`` is read by the page's live updates, collector.web.templating)
     rows = fleet_rows(states, **filters)
+    # worst first, so the first PAGE_ROWS are what needs a technician; ?limit=all for the rest
+    shown = rows if request.query.get("limit") == "all" else rows[:PAGE_ROWS]
     counts: dict[str, int] = {}
     for st in states:
         counts[st.status] = counts.get(st.status, 0) + 1
     return render("fleet.html", request, {
-        "title": "Fleet", "rows": rows, "filters": filters, "total": len(states),
+        "title": "Fleet", "rows": shown, "matching": len(rows), "filters": filters,
+        "total": len(states), "all_url": request.rel_url.update_query(limit="all"),
         "counts": sorted(counts.items(), key=lambda kv: _ORDER.get(kv[0], 9)),
         "sites": sorted({st.device.site for st in states if st.device.site}),
         "kinds": sorted({st.device.kind for st in states}), "statuses": STATUSES})
