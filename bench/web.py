@@ -26,7 +26,6 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -157,15 +156,21 @@ def write_year(influxd: Influxd, db: str, devices: int, poll_minutes: int) -> tu
     points = 0
     t0 = time.perf_counter()
     rng = random.Random(7)
+    # the line reading_lines() writes for a printer poll's availability (one template, checked
+    # against it below), formatted directly: a year of polls is millions of lines
+    sample = reading_lines(Reading(device="u000", host="10.0.0.1", probe="snmp_printer",
+                                   time=1.0), DeviceConfig(name="u000", host="10.0.0.1",
+                                                           site="site0"))[0]
+    assert sample.startswith("availability,"), sample
     for i in range(devices):
-        device = DeviceConfig(name=f"u{i:03d}", host="10.0.0.1", site=f"site{i % 5}")
-        base = Reading(device=device.name, host="10.0.0.1", probe="snmp_printer")
+        name, site = f"u{i:03d}", f"site{i % 5}"
         lines: list[str] = []
         t = end - 365 * 86400
         while t < end:
             up = rng.random() > 0.01
-            r = replace(base, time=t, reachable=up, status="ok" if up else "unreachable")
-            lines += [line for line in reading_lines(r, device) if line.startswith("availability")]
+            lines.append(f"availability,device={name},kind=printer,probe=snmp_printer,"
+                         f"site={site} up={int(up)}i,status=\"{'ok' if up else 'unreachable'}\","
+                         f"status_level={0 if up else 3}i,stale=0i {int(t * 1e9)}")
             t += step
         points += len(lines)
         for chunk in range(0, len(lines), 20000):
