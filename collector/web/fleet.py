@@ -76,37 +76,42 @@ def _matches(st: DeviceState, reading: Reading | None, q: str) -> bool:
 
 
 def fleet_rows(states: list[DeviceState], *, site: str = "", kind: str = "", status: str = "",
-               q: str = "") -> list[dict[str, Any]]:
-    """The fleet table's rows after the filters, worst first."""
-    rows = []
+               q: str = "", limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The fleet table's rows after the filters, worst first: the first ``limit`` of them (all
+    with None) and how many matched. Only the rows shown are built."""
     needle = q.strip().casefold()
-    for st in sorted(states, key=lambda s: (_ORDER.get(s.status, 9), s.device.site or "",
-                                            s.device.name)):
-        r = _latest(st)
+    matching = []
+    for st in states:
         if ((site and (st.device.site or "") != site) or (kind and st.device.kind != kind)
-                or (status and st.status != status) or (needle and not _matches(st, r, needle))):
+                or (status and st.status != status)
+                or (needle and not _matches(st, _latest(st), needle))):
             continue
+        matching.append(st)
+    matching.sort(key=lambda s: (_ORDER.get(s.status, 9), s.device.site or "", s.device.name))
+    rows = []
+    for st in matching if limit is None else matching[:limit]:
+        r = _latest(st)
         reasons, stale = _reasons(r)
         rows.append({"name": st.device.name, "site": st.device.site or "",
                      "location": st.device.location or "", "kind": st.device.kind,
                      "status": st.status, "model": (r.identity.model or "") if r else "",
                      "supplies": _supplies(r), "trays": _trays(r), "reasons": reasons,
                      "stale": stale, "time": r.time if r else None})
-    return rows
+    return rows, len(matching)
 
 
 async def fleet_page(request: web.Request) -> web.StreamResponse:
     states = request.app[STATE].all()
     filters = {key: request.query.get(key, "")[:200] for key in ("site", "kind", "status", "q")}
     # (``refresh`` is read by the page's live updates, collector.web.templating)
-    rows = fleet_rows(states, **filters)
     # worst first, so the first PAGE_ROWS are what needs a technician; ?limit=all for the rest
-    shown = rows if request.query.get("limit") == "all" else rows[:PAGE_ROWS]
+    limit = None if request.query.get("limit") == "all" else PAGE_ROWS
+    shown, matching = fleet_rows(states, **filters, limit=limit)
     counts: dict[str, int] = {}
     for st in states:
         counts[st.status] = counts.get(st.status, 0) + 1
     return render("fleet.html", request, {
-        "title": "Fleet", "rows": shown, "matching": len(rows), "filters": filters,
+        "title": "Fleet", "rows": shown, "matching": matching, "filters": filters,
         "total": len(states), "all_url": request.rel_url.update_query(limit="all"),
         "counts": sorted(counts.items(), key=lambda kv: _ORDER.get(kv[0], 9)),
         "sites": sorted({st.device.site for st in states if st.device.site}),

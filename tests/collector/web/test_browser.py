@@ -196,3 +196,50 @@ async def test_device_strings_with_html_render_inert(lab: Lab, chromium_page: Pa
         assert await page.locator("main script, main img").count() == 0
     await screenshot(page, "07-hostile-device")
     assert problems == []
+
+
+EVIL = """<!doctype html><html><body>
+<form id="f" method="post" action="{base}/api/v1/tickets/{id}/comments">
+<input name="text" value="pwned by a form"></form>
+<script>
+fetch("{base}/api/v1/tickets/{id}", {{method: "PATCH", credentials: "include", mode: "no-cors",
+  headers: {{"Content-Type": "text/plain"}}, body: JSON.stringify({{state: "resolved"}})}})
+  .finally(() => document.getElementById("f").submit());
+</script></body></html>"""
+
+
+async def test_a_cross_site_page_cannot_change_anything(lab: Lab, chromium_page: Page,  # noqa: F811
+                                                        tmp_path: Path) -> None:
+    """A foreign page open in the logged-in technician's browser sends a no-cors PATCH and
+    submits a form to the API; the session cookie goes along (another port of 127.0.0.1 is the
+    same site, so SameSite=Lax does not stop it), the CSRF token does not: nothing changes."""
+    page = chromium_page
+    await log_in(page, lab.url)
+    await reload_until(page, "tr.device[data-device=br-01]:not([data-status=pending])")
+    api = page.context.request
+    csrf = await page.get_attribute('meta[name="csrf-token"]', "content")
+    made = await api.post(f"{lab.url}/api/v1/tickets", data={"title": "target", "device": "br-01"},
+                          headers={"X-CSRF-Token": csrf or ""})
+    assert made.status == 201
+    ticket = (await made.json())["ticket"]["id"]
+    evil = web.Application()
+
+    async def attack(_: web.Request) -> web.Response:
+        return web.Response(text=EVIL.format(base=lab.url, id=ticket), content_type="text/html")
+
+    evil.router.add_get("/", attack)
+    runner = web.AppRunner(evil)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with page.expect_navigation():
+            await page.goto(f"http://127.0.0.1:{port}/")
+        assert "CSRF" in await page.inner_text("body")  # the form's answer: 403
+        await screenshot(page, "08-cross-site-refused")
+    finally:
+        await runner.cleanup()
+    after = await api.get(f"{lab.url}/api/v1/tickets/{ticket}")
+    body = await after.json()
+    assert body["ticket"]["state"] == "open"
+    assert [e["kind"] for e in body["events"]] == ["opened"]

@@ -31,7 +31,9 @@ def states() -> list[DeviceState]:
 
 
 def test_worst_first_and_every_reason() -> None:
-    rows = fleet_rows(states())
+    rows, matching = fleet_rows(states())
+    first, also = fleet_rows(states(), limit=1)
+    assert matching == also == 3 and [r["name"] for r in first] == ["hq-copier"]
     assert [r["name"] for r in rows] == ["hq-copier", "annex-1", "annex-2"]
     assert rows[0]["reasons"] == ["jammed", "door open", "Black Toner low (8%)", "Tray 2 empty"]
     assert [(t["name"], t["alarm"]) for t in rows[0]["trays"]] == [("Bypass", False),
@@ -40,7 +42,7 @@ def test_worst_first_and_every_reason() -> None:
 
 
 def test_filters_and_search() -> None:
-    names = lambda **f: [r["name"] for r in fleet_rows(states(), **f)]  # noqa: E731
+    names = lambda **f: [r["name"] for r in fleet_rows(states(), **f)[0]]  # noqa: E731
     assert names(site="Annex") == ["annex-1", "annex-2"]
     assert names(kind="copier") == ["hq-copier"]
     assert names(status="unreachable") == ["annex-1"]
