@@ -97,74 +97,26 @@ def _literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _where(range_name: str, end: float, devices: Sequence[str] | None = None) -> str:
+def bucket_query(range_name: str, end: float) -> str:
+    """The one InfluxQL query of a report ending at ``end`` (unix seconds)."""
+    size = bucket_seconds(range_name)
     start = int(end) - RANGES[range_name]
-    names = ""
-    if devices is not None:
-        names = " AND (" + " OR ".join(f'"device" = {_literal(d)}' for d in devices) + ")"
-    return (f'time >= {start}s AND time < {int(end)}s AND ("up" = 1 OR "stale" = 0)'
-            + names)
-
-
-def bucket_query(range_name: str, end: float, devices: Sequence[str] | None = None) -> str:
-    """Every bucket of every device (or of ``devices``): ``up`` and ``polls`` per bucket. Used
-    for devices with maintenance windows or business hours, whose buckets must be placed."""
     return ('SELECT sum("up") AS "up", count("up") AS "polls" FROM "availability" '
-            f'WHERE {_where(range_name, end, devices)} '
-            f'GROUP BY time({bucket_seconds(range_name)}s), "device" fill(none)')
-
-
-def down_query(range_name: str, end: float) -> str:
-    """Only the buckets with downtime, per device (InfluxDB filters them: few rows)."""
-    return ('SELECT "down", "polls" FROM (SELECT count("up") - sum("up") AS "down", '
-            f'count("up") AS "polls" FROM "availability" WHERE {_where(range_name, end)} '
-            f'GROUP BY time({bucket_seconds(range_name)}s), "device") WHERE "down" > 0 '
-            'GROUP BY "device"')
-
-
-def coverage_query(range_name: str, end: float) -> str:
-    """How many buckets of each device have data (one row per device)."""
-    return ('SELECT count("polls") AS "buckets" FROM (SELECT count("up") AS "polls" FROM '
-            f'"availability" WHERE {_where(range_name, end)} '
-            f'GROUP BY time({bucket_seconds(range_name)}s), "device") GROUP BY "device"')
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """A device without windows, as :func:`down_query` and :func:`coverage_query` see it: how
-    many buckets have data, and the buckets with downtime."""
-
-    covered: int
-    down: Sequence[Bucket]
-
-
-def has_windows(schedule: Schedule) -> bool:
-    return bool(schedule.maintenance or schedule.business_hours)
+            f'WHERE time >= {start}s AND time < {int(end)}s AND ("up" = 1 OR "stale" = 0) '
+            f'GROUP BY time({size}s), "device" fill(none)')
 
 
 def account(range_name: str, end: float, devices: Sequence[DeviceConfig],
             sites: Mapping[str, Schedule], buckets: Mapping[str, Sequence[Bucket]],
-            tickets: Mapping[str, Sequence[tuple[int, float]]] | None = None,
-            summaries: Mapping[str, Summary] | None = None) -> Report:
-    """The report from each device's buckets (missing buckets: no data), or for a device
-    without windows from its :class:`Summary` when one is given (the same result: every
-    bucket with data and no downtime is up). ``tickets``: per device, (id, created_at) of its
-    unreachable tickets, to link incidents."""
+            tickets: Mapping[str, Sequence[tuple[int, float]]] | None = None) -> Report:
+    """The report from each device's buckets (missing buckets: no data). ``tickets``: per
+    device, (id, created_at) of its unreachable tickets, to link incidents."""
     size = float(bucket_seconds(range_name))
     start = end - RANGES[range_name]
     out: list[DeviceUptime] = []
     site_tallies: dict[str, Tally] = {}
     for device in devices:
         schedule = effective_schedule(device, sites)
-        if summaries is not None and not has_windows(schedule):
-            row = _from_summary(device, summaries.get(device.name, Summary(0, ())), start, end,
-                                size)
-            if tickets:
-                row.incidents = [_link(i, tickets.get(device.name, ()), size)
-                                 for i in row.incidents]
-            site_tallies.setdefault(row.site, Tally()).add(row.tally)
-            out.append(row)
-            continue
         have = {int((b.start - start) // size): b for b in buckets.get(device.name, ())
                 if start <= b.start < end}
         row = DeviceUptime(device.name, device.site or "")
@@ -172,7 +124,8 @@ def account(range_name: str, end: float, devices: Sequence[DeviceConfig],
         last_down_end = 0.0
         for i in range(BUCKETS):
             t0 = start + i * size
-            why = suppression(schedule, t0 + size / 2) if has_windows(schedule) else None
+            why = suppression(schedule, t0 + size / 2) if schedule.maintenance or \
+                schedule.business_hours else None
             b = have.get(i)
             down_share = 0.0
             if why is not None and why.startswith("maintenance"):
@@ -189,7 +142,7 @@ def account(range_name: str, end: float, devices: Sequence[DeviceConfig],
                 if open_at is None:
                     open_at = t0
                 last_down_end = t0 + size
-            elif open_at is not None:  # any bucket without downtime ends an incident
+            elif open_at is not None and (b is not None or why is not None):
                 row.incidents.append(Incident(device.name, row.site, open_at, last_down_end))
                 open_at = None
         if open_at is not None:
@@ -200,31 +153,6 @@ def account(range_name: str, end: float, devices: Sequence[DeviceConfig],
         site_tallies.setdefault(row.site, Tally()).add(row.tally)
         out.append(row)
     return Report(range_name, start, end, out, site_tallies)
-
-
-def _from_summary(device: DeviceConfig, summary: Summary, start: float, end: float,
-                  size: float) -> DeviceUptime:
-    row = DeviceUptime(device.name, device.site or "")
-    covered = min(max(summary.covered, 0), BUCKETS)
-    row.tally.no_data = (BUCKETS - covered) * size
-    open_at: float | None = None
-    last_end = 0.0
-    for b in sorted(summary.down, key=lambda b: b.start):
-        if not start <= b.start < end or b.polls <= 0:
-            continue
-        share = (b.polls - b.up) / b.polls
-        row.tally.down += size * share
-        t0 = start + ((b.start - start) // size) * size
-        if open_at is not None and t0 > last_end:  # a bucket without downtime in between
-            row.incidents.append(Incident(device.name, row.site, open_at, last_end))
-            open_at = None
-        if open_at is None:
-            open_at = t0
-        last_end = t0 + size
-    if open_at is not None:
-        row.incidents.append(Incident(device.name, row.site, open_at, last_end))
-    row.tally.up = covered * size - row.tally.down
-    return row
 
 
 def _link(incident: Incident, tickets: Iterable[tuple[int, float]], size: float) -> Incident:

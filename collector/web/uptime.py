@@ -10,7 +10,6 @@ from typing import Any
 
 from aiohttp import web
 
-from collector.faults.windows import effective_schedule
 from collector.keys import CONFIG, HTTP, STORE
 from collector.storage import QueryError
 from collector.storage.query import InfluxQuery, auth_headers
@@ -19,13 +18,9 @@ from collector.uptime.report import (
     RANGES,
     Bucket,
     Report,
-    Summary,
     account,
     bucket_query,
-    coverage_query,
     devices_csv,
-    down_query,
-    has_windows,
     incidents_csv,
 )
 from collector.web.templating import render
@@ -50,35 +45,21 @@ async def build_report(request: web.Request, range_name: str) -> Report:
     reader = InfluxQuery(storage.url, request.app[HTTP], owns_session=False,
                          headers=auth_headers(storage), timeout=storage.timeout)
     end = time.time()
-    windowed = [d.name for d in config.devices
-                if has_windows(effective_schedule(d, config.sites))]
-    buckets: dict[str, list[Bucket]] = defaultdict(list)
-    summaries: dict[str, Summary] = {}
     try:
-        down_rows = await reader.query(down_query(range_name, end), db=storage.database)
-        cover_rows = await reader.query(coverage_query(range_name, end), db=storage.database)
-        rows = (await reader.query(bucket_query(range_name, end, windowed),
-                                   db=storage.database) if windowed else [])
+        rows = await reader.query(bucket_query(range_name, end), db=storage.database)
     except QueryError as err:
         raise ReportUnavailable(f"uptime data unavailable: {err}") from err
+    buckets: dict[str, list[Bucket]] = defaultdict(list)
     for row in rows:
         if row.get("polls"):
             buckets[str(row.get("device"))].append(
                 Bucket(row["time"] / 1e9, int(row.get("up") or 0), int(row["polls"])))
-    down: dict[str, list[Bucket]] = defaultdict(list)
-    for row in down_rows:
-        polls = int(row.get("polls") or 0)
-        down[str(row.get("device"))].append(
-            Bucket(row["time"] / 1e9, polls - int(row.get("down") or 0), polls))
-    for row in cover_rows:
-        name = str(row.get("device"))
-        summaries[name] = Summary(int(row.get("buckets") or 0), down.get(name, []))
     found, _ = await request.app[STORE].find(TicketQuery(fault_key="unreachable", limit=500))
     tickets: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for t in found:
         if t.device:
             tickets[t.device].append((t.id, t.created_at))
-    return account(range_name, end, config.devices, config.sites, buckets, tickets, summaries)
+    return account(range_name, end, config.devices, config.sites, buckets, tickets)
 
 
 async def uptime_page(request: web.Request) -> web.StreamResponse:

@@ -31,16 +31,7 @@ from collector.config import (
 from collector.demo import Influxd, free_port
 from collector.storage.lineproto import reading_lines
 from collector.storage.query import InfluxQuery
-from collector.uptime.report import (
-    BUCKETS,
-    Bucket,
-    Summary,
-    account,
-    bucket_query,
-    coverage_query,
-    devices_csv,
-    down_query,
-)
+from collector.uptime.report import BUCKETS, Bucket, account, bucket_query, devices_csv
 from probes.model import Reading
 from tests.collector.conftest import down, printer
 
@@ -87,15 +78,6 @@ def test_maintenance_and_out_of_hours_are_apart() -> None:
     assert d.tally.down == 0 and d.incidents == [] and d.tally.availability == 100.0
 
 
-def test_fast_path_matches_buckets_on_hand_made_data() -> None:
-    states = {i: (0, 2) for i in range(100, 105)} | {200: (1, 2), 201: (0, 1)}
-    full = day_of(states)[:1000]
-    slow = account("24h", END, [P1], {}, {"p1": full}).devices[0]
-    downs = [b for b in full if b.up < b.polls]
-    fast = account("24h", END, [P1], {}, {}, summaries={"p1": Summary(len(full), downs)})
-    assert fast.devices[0].tally == slow.tally and fast.devices[0].incidents == slow.incidents
-
-
 def test_a_device_with_no_data_has_no_availability() -> None:
     report = account("7d", END, [P1], {}, {})
     assert report.devices[0].tally.availability is None
@@ -136,8 +118,6 @@ async def test_bucket_query_on_real_influxd(influxd: Influxd, uptime_db: tuple[s
     reader = await InfluxQuery.create(StorageConfig(url=influxd.url))
     try:
         rows = await reader.query(bucket_query("24h", end), db=db)
-        down_rows = await reader.query(down_query("24h", end), db=db)
-        cover_rows = await reader.query(coverage_query("24h", end), db=db)
     finally:
         await reader.close()
     buckets = [Bucket(r["time"] / 1e9, int(r["up"]), int(r["polls"])) for r in rows]
@@ -148,15 +128,6 @@ async def test_bucket_query_on_real_influxd(influxd: Influxd, uptime_db: tuple[s
     assert d.tally.down == pytest.approx(1800)
     assert [(i.start - (end - DAY), i.duration) for i in d.incidents] == [(36000.0, 1800.0)]
     assert d.tally.availability == pytest.approx(100 * (1380 - 30) / 1380)
-    # the fast path (only the buckets with downtime, and a count of covered buckets: what the
-    # page asks for devices without windows) gives the same report
-    downs = [Bucket(r["time"] / 1e9, int(r["polls"]) - int(r["down"]), int(r["polls"]))
-             for r in down_rows]
-    assert len(downs) == 30
-    (cover,) = cover_rows
-    fast = account("24h", end, [P1], {}, {}, summaries={"p1": Summary(cover["buckets"], downs)})
-    (f,) = fast.devices
-    assert f.tally == d.tally and f.incidents == d.incidents
 
 
 @pytest.fixture()
