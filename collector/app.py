@@ -20,15 +20,22 @@ from collections.abc import AsyncIterator, Sequence
 import aiohttp
 from aiohttp import web
 
+from collector.auth import DB_NAME as ACCOUNTS_DB
+from collector.auth import AuthSettings
+from collector.auth.middleware import auth_middleware
+from collector.auth.store import AccountStore
 from collector.config import CollectorSettings, Config
 from collector.faults.engine import FaultEngine
 from collector.ingest import api as ingest_api
 from collector.ingest.settings import IngestSettings
 from collector.keys import (
+    ACCOUNTS,
+    AUTH,
     AUTHENTICATORS,
     CONFIG,
     ENGINE,
     HTTP,
+    LEGACY_TOKEN,
     NOTIFY,
     SCHEDULER,
     SINKS,
@@ -54,11 +61,10 @@ from collector.tickets import pages as ticket_pages
 from collector.tickets.store import TicketStore
 from collector.uptime.store import DB_NAME as UPTIME_DB
 from collector.uptime.store import UptimeStore
-from collector.web import fleet
+from collector.web import assets, fleet, login, templating, uptime
 from collector.web import supplies as supplies_pages
-from collector.web import uptime as uptime_api
 from collector.web.errors import api_json_errors, quiet_bad_requests
-from collector.web.middleware import request_guard, token_authenticator
+from collector.web.middleware import request_guard
 from probes import eventloop
 from probes.errors import FleetwatchError
 from probes.eventloop import loop_name
@@ -107,6 +113,16 @@ async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         app[HTTP] = session
         yield
+
+
+async def _accounts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Opens ``<state_dir>/accounts.sqlite3`` (users, sessions, tokens: collector.auth)."""
+    store = await AccountStore.open(app[CONFIG].collector.state_dir / ACCOUNTS_DB)
+    app[ACCOUNTS] = store
+    try:
+        yield
+    finally:
+        await store.close()
 
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -215,10 +231,11 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         client.close()
 
 
-def build_app(config: Config, ingest: IngestSettings | None = None) -> web.Application:
+def build_app(config: Config, ingest: IngestSettings | None = None,
+              auth: AuthSettings | None = None) -> web.Application:
     """The whole collector as an aiohttp app (not started). Creates the state directory
-    (raises :class:`StateDirError` when it cannot). ``ingest``: agent enrollment and ingest
-    settings (default: the config's ``agents:`` section)."""
+    (raises :class:`StateDirError` when it cannot). ``ingest`` and ``auth`` default to the
+    config's ``agents:`` and ``auth:`` sections."""
     try:
         config.collector.state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -226,22 +243,22 @@ def build_app(config: Config, ingest: IngestSettings | None = None) -> web.Appli
                             f"(collector.state_dir): {(err.strerror or str(err)).lower()}"
                             ) from err
     quiet_bad_requests()
-    # api_json_errors outermost (its catch-all also covers the guard), then the one request gate
-    app = web.Application(middlewares=[api_json_errors, request_guard])
+    # api_json_errors outermost (its catch-all also covers the rest); then the request gate
+    # (headers, ids, Host/Origin, JSON bodies); then who is asking and what their role may do
+    # (collector/auth: logins, API tokens, the legacy api_token, the role matrix).
+    app = web.Application(middlewares=[api_json_errors, request_guard, auth_middleware])
     app[CONFIG] = config
-    app[AUTHENTICATORS] = []
+    app[AUTHENTICATORS] = []  # (the gate's own credential step stays off: auth_middleware decides)
+    app[AUTH] = auth if auth is not None else config.auth
     if config.collector.api_token is not None:
-        app[AUTHENTICATORS].append(token_authenticator)
-    else:
-        log.warning("collector.api_token is not set: anyone who can reach %s:%d can read and "
-                    "change tickets (cross-site writes are still refused)",
-                    config.collector.listen_host, config.collector.listen_port)
+        app[LEGACY_TOKEN] = config.collector.api_token.reveal()
     app[SINKS] = []
     app[STATS] = {}
     state = StateCache(config.devices)
     app[STATE] = state
     app[SINKS].append(state)
     app.cleanup_ctx.append(_http_ctx)
+    app.cleanup_ctx.append(_accounts_ctx)
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_tickets_ctx)
     app.cleanup_ctx.append(_uptime_ctx)
@@ -251,8 +268,11 @@ def build_app(config: Config, ingest: IngestSettings | None = None) -> web.Appli
     tickets_api.add_routes(app)
     fleet.add_routes(app)
     ticket_pages.add_routes(app)
-    uptime_api.add_routes(app)
+    uptime.add_routes(app)
     supplies_pages.add_routes(app)
+    templating.setup(app)
+    login.add_routes(app)
+    assets.add_routes(app)
     return app
 
 

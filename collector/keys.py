@@ -12,6 +12,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from collector.auth.settings import AuthSettings
+from collector.auth.store import AccountStore
 from collector.config import Config
 from collector.faults.engine import FaultEngine
 from collector.ingest.service import Ingest
@@ -48,3 +50,8 @@ AUTHENTICATORS: web.AppKey[list[Callable[[web.Request], Awaitable[str | None]]]]
     "authenticators")
 # Agent reports in (enrollment, reports, silence watch; collector/ingest/).
 INGEST = web.AppKey("ingest", Ingest)
+# Accounts, sessions and tokens (collector.auth); the auth settings; the legacy shared bearer
+# token (collector.api_token), which acts as the technician "api".
+ACCOUNTS = web.AppKey("accounts", AccountStore)
+AUTH = web.AppKey("auth_settings", AuthSettings)
+LEGACY_TOKEN = web.AppKey("legacy_api_token", str)

@@ -17,6 +17,29 @@ MARKING = "/^(toner|toner_cartridge|ink|ink_cartridge)$/"
 DEVICE_FILTER = '"site" =~ /^$site$/ AND "device" =~ /^$device$/'
 
 
+LOWEST = 10  # cartridges in the "lowest toner" panel
+EVENT_FAULTS = (("jammed", "jammed"), ("door_open", "door open"), ("no_paper", "no paper"),
+                ("no_toner", "no toner"))
+
+
+def fault_events_query() -> str:
+    """New occurrences of each fault per interval: per device, non_negative_difference of the
+    0/1 fault field is 1 exactly where the bit went from clear to set (1 → 0 gives -1, dropped;
+    1 → 1 gives 0); the outer query adds them up over all devices. A fault already set at the
+    start of the time range is not a new event in it."""
+    inner = ", ".join(f'non_negative_difference("{f}") AS "{f}"' for f, _ in EVENT_FAULTS)
+    outer = ", ".join(f'sum("{f}") AS "{label}"' for f, label in EVENT_FAULTS)
+    return (f'SELECT {outer} FROM (SELECT {inner} FROM "printer" WHERE $timeFilter AND '
+            f'{DEVICE_FILTER} GROUP BY "device") WHERE $timeFilter '
+            'GROUP BY time($__interval) fill(0)')
+
+
+def lowest_supplies_query() -> str:
+    return (f'SELECT bottom("percent", "device", "colour", {LOWEST}) AS "percent" FROM '
+            '(SELECT last("percent") AS "percent" FROM "supply" WHERE $timeFilter AND '
+            f'"type" =~ {MARKING} AND {DEVICE_FILTER} GROUP BY "device", "colour")')
+
+
 def target(query: str, ref: str = "A", fmt: str = "time_series", alias: str = "") -> dict[str, Any]:
     return {"datasource": DS, "rawQuery": True, "query": query, "refId": ref,
             "resultFormat": fmt, "alias": alias}
@@ -57,16 +80,19 @@ def fleet_health() -> dict[str, Any]:
                   'SELECT last("status_level") AS "level", last("status") AS "status", '
                   'last("error") AS "error" FROM "availability" WHERE $timeFilter AND '
                   f'{DEVICE_FILTER} GROUP BY "device"', fmt="table")]),
-        panel(2, "Lowest toner and ink", "bargauge", (12, 0, 12, 10), [target(
-            'SELECT last("percent") FROM "supply" WHERE $timeFilter AND '
-            f'"type" =~ {MARKING} AND {DEVICE_FILTER} GROUP BY "device", "colour"',
-            alias="$tag_device $tag_colour")],
-            fieldConfig={"defaults": {"unit": "percent", "min": 0, "max": 100,
-                                      "thresholds": {"mode": "absolute", "steps": [
-                                          {"color": "red", "value": None},
-                                          {"color": "orange", "value": 10},
-                                          {"color": "green", "value": 25}]}}},
-            options={"orientation": "horizontal", "displayMode": "lcd"}),
+        # bottom() over each cartridge's last level: the LOWEST cartridges, not all of them
+        panel(2, f"Lowest toner and ink (the {LOWEST} lowest)", "bargauge", (12, 0, 12, 10),
+              [target(lowest_supplies_query(), fmt="table")],
+              fieldConfig={"defaults": {"unit": "percent", "min": 0, "max": 100,
+                                        "displayName": "${__data.fields.device} "
+                                                       "${__data.fields.colour}",
+                                        "thresholds": {"mode": "absolute", "steps": [
+                                            {"color": "red", "value": None},
+                                            {"color": "orange", "value": 10},
+                                            {"color": "green", "value": 25}]}}},
+              options={"orientation": "horizontal", "displayMode": "lcd",
+                       "reduceOptions": {"values": True, "calcs": [],
+                                         "fields": "/^percent$/"}}),
         panel(3, "Toner and ink over time", "timeseries", (0, 10, 24, 9), [target(
             'SELECT last("percent") FROM "supply" WHERE $timeFilter AND '
             f'"type" =~ {MARKING} AND {DEVICE_FILTER} GROUP BY time($__interval), "device", '
@@ -76,10 +102,10 @@ def fleet_health() -> dict[str, Any]:
             'SELECT max("fault_count") FROM "printer" WHERE $timeFilter AND '
             f'{DEVICE_FILTER} GROUP BY time($__interval), "device" fill(none)',
             alias="$tag_device")]),
-        panel(5, "Jams, open doors, no paper, no toner", "timeseries", (12, 19, 12, 8), [target(
-            'SELECT sum("jammed") AS "jammed", sum("door_open") AS "door open", '
-            'sum("no_paper") AS "no paper", sum("no_toner") AS "no toner" FROM "printer" '
-            f'WHERE $timeFilter AND {DEVICE_FILTER} GROUP BY time($__interval) fill(0)')]),
+        # events, not polls: a fault bit going 0 → 1 counts once however long it stays set
+        panel(5, "Jams, open doors, no paper, no toner (new events)", "timeseries",
+              (12, 19, 12, 8), [target(fault_events_query())],
+              fieldConfig={"defaults": {"custom": {"drawStyle": "bars"}, "decimals": 0}}),
         panel(6, "Pages printed", "timeseries", (0, 27, 12, 8), [target(
             'SELECT non_negative_difference(last("count")) FROM "pages" WHERE $timeFilter AND '
             f'{DEVICE_FILTER} GROUP BY time($__interval), "device" fill(none)',

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "uptime": ("collector.cli.uptime", "availability per device and site, and downtime incidents"),
     "supplies": ("collector.cli.supplies", "stock on hand, supply forecasts, page-count report"),
     "agents": ("collector.cli.agents", "list and revoke a running collector's workstation agents"),
+    "users": ("collector.cli.users", "manage accounts and API tokens"),
 }
 
 

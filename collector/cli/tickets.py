@@ -1,9 +1,11 @@
 """``fleetwatch tickets list|show|ack|start|assign|comment|resolve|close|reopen|create``: work
 the ticket queue of a running collector over its REST API.
 
-The collector is found at ``--url`` (default ``$FLEETWATCH_URL`` or http://127.0.0.1:8730). When
-the collector has an ``api_token``, give it as ``$FLEETWATCH_API_TOKEN`` or ``--token-file``
-(never on the command line, where ``ps`` shows it). ``--by`` names who acts (default ``$USER``).
+The collector is found at ``--url`` (default ``$FLEETWATCH_URL`` or http://127.0.0.1:8730). Give
+an API token (``fleetwatch users token add NAME --user USER``, or the collector's shared
+``api_token``) as ``$FLEETWATCH_API_TOKEN`` or ``--token-file`` (never on the command line, where
+``ps`` shows it). With a user's token the collector records that user; ``--by`` (default
+``$USER``) is heard only from a service token or the shared one.
 Exit codes: 0 done, 2 refused or unreachable (the message says why).
 """
 
@@ -170,6 +172,20 @@ def _print_list(data: dict[str, Any]) -> None:
           + ("; * = fault cleared" if any(r[2].endswith("*") for r in rows[1:]) else ""))
 
 
+def event_text(e: dict[str, Any]) -> str:
+    """An event's timeline text; a state change or an unassignment has none of its own (the
+    same wording as the ticket page, collector.tickets.pages.describe)."""
+    text, data = str(e.get("text") or ""), e.get("data") or {}
+    if e["kind"] == "state":
+        change = f"{data.get('from', '?')} → {data.get('to', '?')}".replace("_", " ")
+        return f"{change}: {text}" if text else change
+    if e["kind"] == "assigned" and not text:
+        return f"unassigned (was {data['from']})" if data.get("from") else "unassigned"
+    if e["kind"] == "assigned" and data.get("from"):
+        return f"{text} (was {data['from']})"
+    return text
+
+
 def _print_ticket(data: dict[str, Any]) -> None:
     t = data["ticket"]
     print(f"#{t['id']} {_s(t['title'])}")
@@ -186,7 +202,7 @@ def _print_ticket(data: dict[str, Any]) -> None:
         extra = f" (newest {len(events)} of {total})" if total > len(events) else ""
         print(f"timeline{extra}:")
         for e in events:
-            print(f"  {_when(e['at'])}  {_s(e['kind']):<9} {_s(e['by']):<12} {_s(e['text'])}")
+            print(f"  {_when(e['at'])}  {_s(e['kind']):<9} {_s(e['by']):<12} {_s(event_text(e))}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -48,6 +48,7 @@ from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import ArgsKwargs, InitErrorDetails, PydanticCustomError, ValidationError
 
+from collector.auth.settings import AuthSettings
 from collector.config.types import (
     DURATION_PATTERN,
     NAME_SCHEMA,
@@ -941,6 +942,9 @@ class Sections:
         default_factory=TicketSettings, description="when faults open and resolve tickets")
     notifications: Annotated[NotificationConfig, _EMPTY_MAP] = Field(
         default_factory=NotificationConfig, description="webhook and e-mail")
+    auth: Annotated[AuthSettings, _EMPTY_MAP] = Field(
+        default_factory=AuthSettings, description="accounts, sessions, who may read "
+        "(docs/web.md)")
     agents: Annotated[IngestSettings, _EMPTY_MAP] = Field(
         default_factory=IngestSettings, description="workstation agents: enrollment, reports, "
         "silence (docs/agent.md)")

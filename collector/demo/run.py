@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import socket
 import sys
@@ -22,6 +23,8 @@ from types import FrameType
 from urllib.parse import urlsplit
 
 from collector.app import STOP_SIGNALS, build_app, listen_sockets, serving, stop_event
+from collector.auth import DB_NAME as ACCOUNTS_DB
+from collector.auth.store import Accounts
 from collector.config import Config, DeviceConfig, load_config
 from collector.demo.agents import RealAgent, SimAgents, demo_hosts, demo_secret
 from collector.demo.lab import Influxd, LabError, Snmpsim
@@ -162,14 +165,18 @@ async def _serve(config: Config, socks: Sequence[socket.socket], fleet: SimFleet
     stop = stop_event()
     if minutes:
         asyncio.get_running_loop().call_later(minutes * 60, stop.set)
+    password = demo_account(config)
+    # the demo is for looking around: reads are open; working tickets needs the demo login
     app = build_app(config, config.agents.model_copy(
-        update={"enroll_secret_file": secret, "silence_check_every": 30.0}))
+        update={"enroll_secret_file": secret, "silence_check_every": 30.0}),
+        config.auth.model_copy(update={"public_read": True}))
     async with serving(app, socks):
         url = f"http://{config.collector.listen_host}:{config.collector.listen_port}"
         print(f"""
 Fleetwatch demo is running.
   Fleet health (web UI):  {url}/
   Tickets:                {url}/tickets   (API: {url}/api/v1/tickets)
+  Log in to work tickets: {url}/login  user "demo", password "{password}" (new each start)
   Device API:             {url}/api/v1/devices
   Workstation agents:     {url}/api/v1/agents   (fleetwatch agents list)
   InfluxDB (v1 API):      {config.storage.url}  database "{config.storage.database}"
@@ -189,6 +196,20 @@ Press Ctrl-C to stop (closing the terminal stops it too).""", flush=True)
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+def demo_account(config: Config) -> str:
+    """The demo's technician account ``demo`` with a fresh random password (returned)."""
+    password = secrets.token_urlsafe(12)
+    accounts = Accounts.open(config.collector.state_dir / ACCOUNTS_DB)
+    try:
+        if accounts.user("demo") is None:
+            accounts.add_user("demo", "technician", password)
+        else:
+            accounts.set_password("demo", password)
+    finally:
+        accounts.close()
+    return password
 
 
 def _check_command(config: Config) -> str:

@@ -2,10 +2,11 @@
 
 Every error is JSON ``{"error": "..."}`` with a 4xx status: 400 bad input (JSON, unknown field,
 unknown state/kind/severity, bad paging), 404 unknown ticket, 409 an illegal transition or a
-second unresolved ticket for the same key. Credentials, content type and where a write comes from
-(401, 403, 415) are checked before these handlers, by :mod:`collector.web.middleware`. ``by`` in
-a request body names who did it (default ``api``). The routes are documented in docs/tickets.md,
-the error rules in docs/api.md.
+second unresolved ticket for the same key. Content type and where a write comes from (400, 403,
+415) are checked first by :mod:`collector.web.middleware`; who may call what by
+:mod:`collector.auth.middleware` (401/403 before a handler runs). A change records the logged-in
+user, and ``by`` in a body is only heard from a service token (:func:`_by`). The routes are
+documented in docs/tickets.md, the error rules in docs/api.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from collector.auth.middleware import principal
 from collector.faults.catalogue import catalogue_rows
 from collector.keys import CONFIG, NOTIFY, STORE
 from collector.tickets.store import (
@@ -101,9 +103,15 @@ def _text(data: Mapping[str, Any], key: str, *, required: bool = False,
     return value
 
 
-def _by(data: Mapping[str, Any]) -> str:
-    by = _text(data, "by") or "api"
-    by = by.strip()
+def _by(request: web.Request, data: Mapping[str, Any]) -> str:
+    """Who acts: the logged-in user (or the owner of a user's token), whatever ``by`` says. A
+    service token (and the legacy shared ``api_token``) may relay a name in ``by`` (an
+    integration acting for someone); without one its own name is recorded."""
+    who = principal(request)
+    given = _text(data, "by")
+    if who is not None and who.kind == "user":
+        return who.name
+    by = (given or (who.name if who is not None else "api")).strip()
     if not by or len(by) > 100:
         raise BadRequest("field 'by' must be 1-100 characters")
     return by
@@ -213,13 +221,16 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
     severity = _choice(_text(data, "severity"), SEVERITIES, "severity") or "warning"
     device = _text(data, "device", nullable=True)
     site = _text(data, "site", nullable=True)
-    if device is not None and site is None:
+    if device is not None:
         known = request.app[CONFIG].device(device)
-        site = known.site if known else None
+        if known is None:
+            raise BadRequest(f"no device {device[:100]!r} in the configuration (a manual "
+                             "ticket names a configured device, or none)")
+        site = known.site if site is None else site
     new = NewTicket(kind="manual", title=title.strip(), severity=severity, device=device,
                     site=site, description=_text(data, "description", nullable=True) or "",
                     assignee=_text(data, "assignee", nullable=True))
-    ticket = await request.app[STORE].create(new, by=_by(data), at=time.time())
+    ticket = await request.app[STORE].create(new, by=_by(request, data), at=time.time())
     _notify(request, "opened", ticket)
     return web.json_response({"ticket": ticket.to_json()}, status=201,
                              headers={"Location": f"/api/v1/tickets/{ticket.id}"})
@@ -237,7 +248,7 @@ async def change_ticket(request: web.Request) -> web.StreamResponse:
     comment = _text(data, "comment")
     store = request.app[STORE]
     before = await store.get(ticket_id)
-    after = await store.change(ticket_id, by=_by(data), at=time.time(), state=state,
+    after = await store.change(ticket_id, by=_by(request, data), at=time.time(), state=state,
                                assignee=assignee.strip() if assignee is not None else None,
                                unassign="assignee" in data and data["assignee"] is None,
                                comment=comment)
@@ -255,7 +266,8 @@ async def add_comment(request: web.Request) -> web.StreamResponse:
     ticket_id = _ticket_id(request)
     data = await _body(request, frozenset({"text", "by"}))
     text = _text(data, "text", required=True) or ""
-    event = await request.app[STORE].comment(ticket_id, text, by=_by(data), at=time.time())
+    event = await request.app[STORE].comment(ticket_id, text, by=_by(request, data),
+                                             at=time.time())
     return web.json_response({"event": event.to_json()}, status=201)
 
 

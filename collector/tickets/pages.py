@@ -1,73 +1,75 @@
-"""The ticket pages: the queue and one ticket's facts, actions and timeline."""
+"""The ticket pages: the queue and one ticket's facts, actions and timeline (templates
+``tickets.html`` and ``ticket.html``; the buttons' script is ``static/ticket.js``)."""
 
 from __future__ import annotations
 
-import html
-import time
+from collections.abc import Mapping
+from typing import Any, Final
 
 from aiohttp import web
 
-from collector.keys import STORE
-from collector.tickets.store import TicketError, TicketQuery
-from collector.web.shell import ago, page
+from collector.auth.middleware import principal
+from collector.auth.roles import allowed
+from collector.keys import AUTH, STORE
+from collector.tickets.store import Event, Ticket, TicketError, TicketQuery
+from collector.web.templating import clock, render
 
-_TICKET_SCRIPT = """
-<script>
-async function act(id, body) {
-  const headers = {'Content-Type': 'application/json'};
-  const token = localStorage.getItem('fleetwatch-token');
-  if (token) headers['Authorization'] = 'Bearer ' + token;
-  body.by = localStorage.getItem('fleetwatch-name') || 'web';
-  const resp = await fetch('/api/v1/tickets/' + id, {method: 'PATCH', headers, body: JSON.stringify(body)});
-  if (!resp.ok) { alert((await resp.json()).error || resp.statusText); return; }
-  location.reload();
-}
-function who() {
-  const name = prompt('Your name (shown on the timeline)', localStorage.getItem('fleetwatch-name') || '');
-  if (name !== null) localStorage.setItem('fleetwatch-name', name);
-  const token = prompt('API token (empty if none)', localStorage.getItem('fleetwatch-token') || '');
-  if (token !== null) localStorage.setItem('fleetwatch-token', token);
-}
-</script>"""
-_NEXT_STATES = {"open": ("acknowledged", "in_progress", "resolved"),
-                "acknowledged": ("in_progress", "resolved"), "in_progress": ("resolved",),
-                "resolved": ("closed", "open"), "closed": ()}
-TIMELINE_LIMIT = 500  # a flapping fault can have thousands of events
-_SEVERITY_CLASS = {"critical": "critical", "warning": "warning", "info": "ok"}
+_NEXT_STATES: Final = {"open": ("acknowledged", "in_progress", "resolved"),
+                       "acknowledged": ("in_progress", "resolved"), "in_progress": ("resolved",),
+                       "resolved": ("closed", "open"), "closed": ()}
+TIMELINE_LIMIT: Final = 500  # a flapping fault can have thousands of events
+LIST_LIMIT: Final = 500
+_SEVERITY_RANK: Final = {"critical": 0, "warning": 1, "info": 2}
+SHOWS: Final = {"unresolved": ("open", "acknowledged", "in_progress"),
+                "resolved": ("resolved",), "closed": ("closed",), "all": ()}
 
 
-async def tickets_page(request: web.Request) -> web.Response:
+def describe(kind: str, text: str, data: Mapping[str, Any]) -> str:
+    """The timeline line of an event: its text, or what its data says when it has none (a
+    state change or an unassignment carries no text)."""
+    if kind == "state":
+        change = f"{data.get('from', '?')} → {data.get('to', '?')}".replace("_", " ")
+        return f"{change}: {text}" if text else change
+    if kind == "assigned" and not text:
+        was = data.get("from")
+        return f"unassigned (was {was})" if was else "unassigned"
+    if kind == "assigned" and data.get("from"):
+        return f"{text} (was {data['from']})"
+    return text
+
+
+def _event_row(e: Event) -> dict[str, Any]:
+    return {"at": e.at, "kind": e.kind, "by": e.by, "text": describe(e.kind, e.text, e.data)}
+
+
+def needs_work(t: Ticket) -> bool:
+    """False for a fault ticket whose fault has cleared (it waits only to be closed)."""
+    return not t.fault_key or t.fault_active
+
+
+def triage(tickets: list[Ticket]) -> tuple[list[Ticket], list[Ticket]]:
+    """(needing work, fault already cleared), each by severity (worst first) then age (oldest
+    first: the longest wait at the top)."""
+    ranked = sorted(tickets, key=lambda t: (_SEVERITY_RANK.get(t.severity, 9), t.created_at, t.id))
+    return [t for t in ranked if needs_work(t)], [t for t in ranked if not needs_work(t)]
+
+
+async def tickets_page(request: web.Request) -> web.StreamResponse:
     show = "all" if request.query.get("all") == "1" else request.query.get("show", "unresolved")
-    states = {"unresolved": ("open", "acknowledged", "in_progress"),
-              "resolved": ("resolved",), "closed": ("closed",), "all": ()}.get(show, ())
-    tickets, total = await request.app[STORE].find(TicketQuery(states=states, limit=200))
-    links = " · ".join(f"<a href='/tickets?show={s}'>{s}</a>" if s != show else f"<b>{s}</b>"
-                       for s in ("unresolved", "resolved", "closed", "all"))
-    rows = []
-    for t in tickets:
-        active = "" if not t.fault_key else (" · fault active" if t.fault_active else " · cleared")
-        rows.append(
-            f"<tr><td><a href='/tickets/{t.id}'>#{t.id}</a></td>"
-            f"<td><span class='badge {_SEVERITY_CLASS.get(t.severity, 'unknown')}'>"
-            f"{html.escape(t.severity)}</span></td><td>{html.escape(t.kind)}</td>"
-            f"<td>{html.escape(t.device or '')}</td><td>{html.escape(t.title)}"
-            f"<div class='muted'>{html.escape(t.description)}</div></td>"
-            f"<td>{html.escape(t.state)}{active}</td><td>{html.escape(t.assignee or '')}</td>"
-            f"<td class='muted'>{ago(t.created_at)}"
-            f"{f' · {t.recurrences}× again' if t.recurrences else ''}</td></tr>")
-    body = (f"<h2>Tickets</h2><p>{links} — {total} ticket(s)</p><table><tr><th>#</th>"
-            f"<th>Severity</th><th>Kind</th><th>Device</th><th>What</th><th>State</th>"
-            f"<th>Assignee</th><th>Opened</th></tr>{''.join(rows)}</table>")
-    return page("Tickets", body)
+    if show not in SHOWS:
+        show = "unresolved"
+    tickets, total = await request.app[STORE].find(TicketQuery(states=SHOWS[show],
+                                                               limit=LIST_LIMIT))
+    if show == "unresolved":
+        active, cleared = triage(tickets)
+    else:
+        active, cleared = tickets, []
+    return render("tickets.html", request, {
+        "title": "Tickets", "show": show, "shows": list(SHOWS), "total": total,
+        "active": active, "cleared": cleared, "limit": LIST_LIMIT})
 
 
-def _clock(t: object) -> str:
-    if not isinstance(t, int | float):
-        return "?"
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
-
-
-async def ticket_page(request: web.Request) -> web.Response:
+async def ticket_page(request: web.Request) -> web.StreamResponse:
     try:
         ticket_id = int(request.match_info["id"])
         store = request.app[STORE]
@@ -75,38 +77,27 @@ async def ticket_page(request: web.Request) -> web.Response:
         events, total = await store.events(ticket_id, limit=TIMELINE_LIMIT)
     except (ValueError, TicketError) as err:
         raise web.HTTPNotFound(text="no such ticket") from err
-    facts = [("State", t.state), ("Severity", t.severity), ("Kind", t.kind),
-             ("Device", t.device), ("Site", t.site), ("Assignee", t.assignee),
-             ("Part number", t.part_number), ("Fault", t.fault_key),
-             ("Recurrences", str(t.recurrences) if t.recurrences else None)]
+    facts: list[tuple[str, str | None]] = [
+        ("State", t.state), ("Severity", t.severity), ("Kind", t.kind), ("Site", t.site),
+        ("Assignee", t.assignee), ("Part number", t.part_number), ("Fault", t.fault_key),
+        ("Fault now", None if not t.fault_key else "present" if t.fault_active else "cleared"),
+        ("Recurrences", str(t.recurrences) if t.recurrences else None)]
     facts += [(k.replace("_", " ").capitalize(), str(v)) for k, v in t.details.items()
               if k in {"parent", "suppressed", "window", "metric", "value"}]
     held = t.details.get("held")
     if isinstance(held, dict):  # a maintenance window or business hours held it back
-        facts.append(("Held back", f"{held.get('reason', '?')} (from {_clock(held.get('since'))}"
-                                   f" to {_clock(held.get('until'))})"))
+        facts.append(("Held back", f"{held.get('reason', '?')} (from {clock(held.get('since'))}"
+                                   f" to {clock(held.get('until'))})"))
     dependents = t.details.get("dependents")
     if isinstance(dependents, list) and dependents:
         facts.append(("Also down behind it", ", ".join(str(d) for d in dependents)))
-    buttons = "".join(f"<button onclick=\"act({t.id}, {{state: '{s}'}})\">{s.replace('_', ' ')}"
-                      f"</button> " for s in _NEXT_STATES.get(t.state, ()))
-    timeline = "".join(
-        f"<tr><td class='muted'>{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(e.at))}</td>"
-        f"<td>{html.escape(e.kind)}</td><td>{html.escape(e.by)}</td>"
-        f"<td>{html.escape(e.text)}</td></tr>" for e in events)
-    body = (
-        f"<h2>#{t.id} {html.escape(t.title)}</h2><p>{html.escape(t.description)}</p><table>"
-        + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-                  for k, v in facts if v)
-        + f"</table><p>{buttons}<button onclick=\"act({t.id}, {{assignee: prompt('Assign to')}})\">"
-        f"assign</button> <button onclick=\"act({t.id}, {{comment: prompt('Comment')}})\">"
-        f"comment</button> <a href='#' onclick='who()'>(who am I?)</a></p>"
-        f"<h3>Timeline</h3>"
-        + (f"<p class='muted'>the newest {len(events)} of {total} events</p>"
-           if total > len(events) else "")
-        + "<table><tr><th>When</th><th>What</th><th>Who</th><th></th></tr>"
-        f"{timeline}</table>{_TICKET_SCRIPT}")
-    return page(f"Ticket {t.id}", body)
+    who = principal(request)
+    can_act = who is not None and allowed(who.role, "tickets.write")
+    return render("ticket.html", request, {
+        "title": f"Ticket {t.id}", "t": t, "facts": [(k, v) for k, v in facts if v],
+        "next_states": _NEXT_STATES.get(t.state, ()), "events": [_event_row(e) for e in events],
+        "events_total": total, "can_act": can_act,
+        "public_read": request.app[AUTH].public_read})
 
 
 def add_routes(app: web.Application) -> None:

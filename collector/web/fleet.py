@@ -1,41 +1,32 @@
 """The fleet and device pages and the device API: what a technician looks at first.
 
-HTML pages in the shared shell (:mod:`collector.web.shell`), plus JSON under /api/v1.
+Pages are the templates ``fleet.html`` and ``device.html``; JSON under /api/v1. The fleet page
+filters by site, kind and status (query ``site``, ``kind``, ``status``) and searches names,
+addresses, locations, models and serials (``q``).
 """
 
 from __future__ import annotations
 
-import html
 import time
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
-from collector.keys import STATE, STATS
+from collector.keys import CONFIG, HTTP, STATE, STATS, STORE
 from collector.state import DeviceState
-from collector.web.shell import ago, badge, page
+from collector.storage.query import InfluxQuery, auth_headers
+from collector.tickets.store import TicketQuery
+from collector.web.charts import Chart
+from collector.web.history import device_history
+from collector.web.templating import render
 from probes.model import Reading
 
-_COLOURS = {"black": "#222", "cyan": "#00a3d9", "magenta": "#d6007a", "yellow": "#e6c200"}
-
-
-def _supplies_cell(reading: Reading | None) -> str:
-    if reading is None:
-        return ""
-    parts = []
-    for s in reading.supplies:
-        if s.type not in {"toner", "toner_cartridge", "ink", "ink_cartridge", "waste_toner",
-                          "waste_ink"}:
-            continue
-        colour = _COLOURS.get(s.colour or "", "#607d8b")
-        pct = s.percent if s.percent is not None else 0
-        label = f"{s.percent:.0f}%" if s.percent is not None else s.state.replace("_", " ")
-        if s.supply_class == "filled" and s.percent is not None:
-            label += " space left"  # a receptacle's level is its free space (RFC 3805)
-        parts.append(f"<span class='sup' title='{html.escape(s.description)}'><span class='bar'>"
-                     f"<i style='width:{pct:.0f}%;background:{colour}'></i></span>"
-                     f"{html.escape(s.colour or s.type)} {html.escape(label)}</span>")
-    return "".join(parts)
+_MARKING: Final = frozenset({"toner", "toner_cartridge", "ink", "ink_cartridge", "waste_toner",
+                             "waste_ink"})
+# Worst first: what needs a technician is at the top.
+_ORDER: Final = {"critical": 0, "unreachable": 1, "unknown": 2, "warning": 3, "pending": 4, "ok": 5}
+STATUSES: Final = tuple(_ORDER)
+PAGE_ROWS: Final = 250  # rows of the fleet page unless ?limit=all (a 1,000-row table is 1 MB)
 
 
 def _latest(state: DeviceState) -> Reading | None:
@@ -44,84 +35,118 @@ def _latest(state: DeviceState) -> Reading | None:
     return state.readings.get("snmp_printer") or next(iter(state.readings.values()))
 
 
-async def fleet_page(request: web.Request) -> web.Response:
-    # Worst first: what needs a technician is at the top.
-    order = {"critical": 0, "unreachable": 1, "unknown": 2, "warning": 3, "pending": 4, "ok": 5}
-    states = sorted(request.app[STATE].all(),
-                    key=lambda s: (order.get(s.status, 9), s.device.site or "", s.device.name))
-    counts: dict[str, int] = {}
+def _supplies(reading: Reading | None) -> list[dict[str, Any]]:
+    out = []
+    for s in reading.supplies if reading is not None else ():
+        if s.type not in _MARKING:
+            continue
+        label = f"{s.percent:.0f}%" if s.percent is not None else s.state.replace("_", " ")
+        if s.supply_class == "filled" and s.percent is not None:
+            label += " space left"  # a receptacle's level is its free space (RFC 3805)
+        out.append({"name": s.colour or s.type, "percent": s.percent, "label": label,
+                    "description": s.description, "colour": s.colour or "other",
+                    "low": s.state in {"low", "empty", "near_full", "full"}})
+    return out
+
+
+def _trays(reading: Reading | None) -> list[dict[str, Any]]:
+    return [{"name": t.description or f"tray {t.index}", "state": t.state, "percent": t.percent,
+             "alarm": t.state == "empty" and not t.manual,  # an empty manual feed is normal
+             "label": f"{t.percent:.0f}%" if t.percent is not None else t.state.replace("_", " ")}
+            for t in (reading.trays if reading is not None else ())]
+
+
+def _reasons(reading: Reading | None) -> tuple[list[str], str | None]:
+    """Every problem of the reading (or its error), and the staleness note, if any."""
+    if reading is None:
+        return [], None
+    reasons = list(reading.problems) or ([reading.error] if reading.error else [])
+    stale = None
+    if reading.stale:
+        stale = "asleep? " + ("last values kept" if reading.reachable else "no answer yet")
+    return reasons, stale
+
+
+def _matches(st: DeviceState, reading: Reading | None, q: str) -> bool:
+    d = st.device
+    ident = reading.identity if reading is not None else None
+    hay = [d.name, d.host, d.site or "", d.location or "", d.kind,
+           (ident.model or "") if ident else "", (ident.serial or "") if ident else ""]
+    return any(q in h.casefold() for h in hay)
+
+
+def fleet_rows(states: list[DeviceState], *, site: str = "", kind: str = "", status: str = "",
+               q: str = "", limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The fleet table's rows after the filters, worst first: the first ``limit`` of them (all
+    with None) and how many matched. Only the rows shown are built."""
+    needle = q.strip().casefold()
+    matching = []
+    for st in states:
+        if ((site and (st.device.site or "") != site) or (kind and st.device.kind != kind)
+                or (status and st.status != status)
+                or (needle and not _matches(st, _latest(st), needle))):
+            continue
+        matching.append(st)
+    matching.sort(key=lambda s: (_ORDER.get(s.status, 9), s.device.site or "", s.device.name))
     rows = []
+    for st in matching if limit is None else matching[:limit]:
+        r = _latest(st)
+        reasons, stale = _reasons(r)
+        rows.append({"name": st.device.name, "site": st.device.site or "",
+                     "location": st.device.location or "", "kind": st.device.kind,
+                     "status": st.status, "model": (r.identity.model or "") if r else "",
+                     "supplies": _supplies(r), "trays": _trays(r), "reasons": reasons,
+                     "stale": stale, "time": r.time if r else None})
+    return rows, len(matching)
+
+
+async def fleet_page(request: web.Request) -> web.StreamResponse:
+    states = request.app[STATE].all()
+    filters = {key: request.query.get(key, "")[:200] for key in ("site", "kind", "status", "q")}
+    # (``refresh`` is read by the page's live updates, collector.web.templating)
+    # worst first, so the first PAGE_ROWS are what needs a technician; ?limit=all for the rest
+    limit = None if request.query.get("limit") == "all" else PAGE_ROWS
+    shown, matching = fleet_rows(states, **filters, limit=limit)
+    counts: dict[str, int] = {}
     for st in states:
         counts[st.status] = counts.get(st.status, 0) + 1
-        r = _latest(st)
-        why = ""
-        if r is not None:
-            why = "; ".join(r.problems[:3]) or (r.error or "")
-            if r.stale:
-                kept = "last values kept" if r.reachable else "no answer yet"
-                why = f"<span class='stale'>asleep? {kept}</span> {html.escape(why)}"
-            else:
-                why = html.escape(why)
-        name = html.escape(st.device.name)
-        model = html.escape((r.identity.model or "") if r else "")
-        rows.append(
-            f"<tr><td><a href='/devices/{name}'>{name}</a><div class='muted'>{model}</div></td>"
-            f"<td>{html.escape(st.device.site or '')}</td><td>{html.escape(st.device.kind)}</td>"
-            f"<td>{badge(st.status)}</td><td>{_supplies_cell(r)}</td><td>{why}</td>"
-            f"<td class='muted'>{ago(r.time if r else None)}</td></tr>")
-    summary = "".join(f"<span>{badge(k)} {v}</span>" for k, v in sorted(counts.items()))
-    body = (f"<h2>Fleet health</h2><p class='summary'>{summary}</p><table><tr><th>Device</th>"
-            f"<th>Site</th><th>Kind</th><th>Status</th><th>Supplies</th><th>Why</th>"
-            f"<th>Polled</th></tr>{''.join(rows)}</table>")
-    return page("Fleet", body)
+    return render("fleet.html", request, {
+        "title": "Fleet", "rows": shown, "matching": matching, "filters": filters,
+        "total": len(states), "all_url": request.rel_url.update_query(limit="all"),
+        "counts": sorted(counts.items(), key=lambda kv: _ORDER.get(kv[0], 9)),
+        "sites": sorted({st.device.site for st in states if st.device.site}),
+        "kinds": sorted({st.device.kind for st in states}), "statuses": STATUSES})
 
 
-async def device_page(request: web.Request) -> web.Response:
+async def device_page(request: web.Request) -> web.StreamResponse:
     st = request.app[STATE].get(request.match_info["name"])
     if st is None:
         raise web.HTTPNotFound(text="no such device")
-    d = st.device
-    parts = [f"<h2>{html.escape(d.name)} {badge(st.status)}</h2><p class='muted'>"
-             f"{html.escape(d.host)} · {html.escape(d.kind)} · {html.escape(d.site or '')} "
-             f"{html.escape(d.location or '')}</p>"]
+    probes = []
     for probe, r in sorted(st.readings.items()):
         ident = r.identity
-        parts.append(f"<h3>{html.escape(probe)} {badge(r.status)} "
-                     f"<span class='muted'>{ago(r.time)}</span></h3>")
-        if r.error:
-            parts.append(f"<p>error: {html.escape(r.error)}</p>")
         facts = [("Model", ident.model), ("Serial", ident.serial), ("sysDescr", ident.sys_descr),
-                 ("Uptime", f"{r.uptime_seconds / 86400:.1f} days" if r.uptime_seconds else None),
+                 ("Up since boot",
+                  f"{r.uptime_seconds / 86400:.1f} days" if r.uptime_seconds else None),
                  ("Pages", f"{r.page_count:,}" if r.page_count is not None else None),
                  ("Faults", ", ".join(sorted(r.faults)) if r.faults else None),
                  ("Poll cost", f"{r.cost.duration_s * 1000:.0f} ms, {r.cost.pdus} PDUs, "
                   f"{r.cost.retries} retries")]
         facts += [(k, f"{v:g}") for k, v in r.metrics]
-        parts.append("<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}"
-                                          f"</td></tr>" for k, v in facts if v) + "</table>")
-        if r.supplies:
-            parts.append("<h4>Supplies</h4><table><tr><th>#</th><th>Description</th><th>Type</th>"
-                         "<th>Level</th><th>State</th><th>Part</th></tr>")
-            for s in r.supplies:
-                lvl = f"{s.percent:g}%" if s.percent is not None else f"{s.level} / {s.capacity}"
-                parts.append(f"<tr><td>{s.index}</td><td>{html.escape(s.description)}</td>"
-                             f"<td>{s.type}</td><td>{lvl}</td><td>{s.state}</td>"
-                             f"<td>{html.escape(s.part_number or '')}</td></tr>")
-            parts.append("</table>")
-        if r.trays:
-            parts.append("<h4>Trays</h4><table><tr><th>#</th><th>Tray</th><th>Media</th>"
-                         "<th>Level</th><th>State</th></tr>")
-            for t in r.trays:
-                lvl = f"{t.percent:g}%" if t.percent is not None else f"{t.level} / {t.capacity}"
-                parts.append(f"<tr><td>{t.index}</td><td>{html.escape(t.description)}</td>"
-                             f"<td>{html.escape(t.media or '')}</td><td>{lvl}</td>"
-                             f"<td>{t.state}</td></tr>")
-            parts.append("</table>")
-        if r.alerts:
-            parts.append("<h4>Alerts</h4><table>" + "".join(
-                f"<tr><td>{a.severity}</td><td>{a.group}</td><td>{a.code}</td>"
-                f"<td>{html.escape(a.description)}</td></tr>" for a in r.alerts) + "</table>")
-    return page(d.name, "".join(parts))
+        reasons, stale = _reasons(r)
+        probes.append({"name": probe, "reading": r, "facts": [(k, v) for k, v in facts if v],
+                       "reasons": reasons, "stale": stale})
+    tickets, _ = await request.app[STORE].find(TicketQuery(device=st.device.name, limit=20))
+    storage = request.app[CONFIG].storage
+    charts: list[Chart] = []
+    why_not: str | None = "no history: storage is off (storage.backend: none)"
+    if storage.backend != "none":
+        reader = InfluxQuery(storage.url, request.app[HTTP], owns_session=False,
+                             headers=auth_headers(storage), timeout=storage.timeout)
+        charts, why_not = await device_history(reader, storage, st.device.name)
+    return render("device.html", request, {"title": st.device.name, "st": st, "d": st.device,
+                                           "probes": probes, "tickets": tickets,
+                                           "charts": charts, "no_charts": why_not})
 
 
 def device_json(st: DeviceState) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 
 from collector.app import build_app
+from collector.auth import AuthSettings
 from collector.config import (
     CollectorSettings,
     Config,
@@ -36,6 +37,9 @@ from probes.secret import Secret
 from tests.waiting import async_wait_until
 
 COUNT = 4
+
+# reads without a login, as before accounts came (issue 13); changes still need a token
+PUBLIC_READ = AuthSettings(public_read=True)
 
 
 class Recorder:
@@ -80,7 +84,7 @@ def make_config(sim: Snmpsim, influxd: Influxd, db: str, state_dir: Path,
 
 
 async def start(config: Config, recorder: Recorder) -> web.AppRunner:
-    app = build_app(config)
+    app = build_app(config, PUBLIC_READ)
     app[SINKS].append(recorder)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -187,7 +191,7 @@ def collector_process(
         f"  - {{name: e2e-{i:02d}, host: {sim.host}, port: {sim.port}, community: e2e-{i:02d}}}\n"
         for i in range(1, COUNT + 1))
     config.write_text(
-        f"collector: {{listen: 127.0.0.1:{port}, state_dir: state}}\n"
+        f"collector: {{listen: 127.0.0.1:{port}, state_dir: state, api_token: {E2E_TOKEN}}}\n"
         f"storage: {{backend: influxdb_v1, url: '{influxd.url}', database: {db},"
         f" flush_interval: 10s}}\n"
         "defaults:\n  printer:\n    probes: [{kind: snmp_printer, interval: 1s, timeout: 500ms}]\n"
@@ -203,8 +207,12 @@ def collector_process(
             proc.wait()
 
 
+E2E_TOKEN = "e2e-token"  # reads need a login or a token since issue 13
+
+
 def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as resp:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {E2E_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=5) as resp:
         return json.load(resp)
 
 

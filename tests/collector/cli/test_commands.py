@@ -63,8 +63,13 @@ def busy_udp() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+# reads and changes need a login or a token since issue 13: the shared collector.api_token
+TOKEN = "cli-test-token"
+
+
 def get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=5) as resp:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=5) as resp:
         body: bytes = resp.read()
         return body
 
@@ -84,8 +89,8 @@ def wait_until_up(url: str, proc: subprocess.Popen[str], timeout: float = 30) ->
 # --- the collector command ---------------------------------------------------------------------
 def collector_config(tmp_path: Path, port: int) -> Path:
     config = tmp_path / "fleet.yaml"
-    config.write_text(f"collector: {{listen: 127.0.0.1:{port}, state_dir: state}}\n"
-                      "storage: {backend: none}\ndevices: []\n")
+    config.write_text(f"collector: {{listen: 127.0.0.1:{port}, state_dir: state, "
+                      f"api_token: {TOKEN}}}\nstorage: {{backend: none}}\ndevices: []\n")
     return config
 
 
@@ -143,7 +148,7 @@ def test_check_into_closed_pipe_is_quiet(snmpsim: Snmpsim) -> None:
 def test_tickets_list_into_closed_pipe_is_quiet(
         collector: tuple[subprocess.Popen[str], str]) -> None:
     _, url = collector
-    env = {"FLEETWATCH_URL": url}
+    env = {"FLEETWATCH_URL": url, "FLEETWATCH_API_TOKEN": TOKEN}
     assert fleetwatch("tickets", "create", "Toner for room 12", env=env).returncode == 0
     proc = into_closed_pipe("tickets", "list", env=env)
     assert (proc.returncode, proc.stderr) == (1, "")
@@ -152,7 +157,7 @@ def test_tickets_list_into_closed_pipe_is_quiet(
 # --- tickets comment -m ------------------------------------------------------------------------
 def test_tickets_comment_takes_m_like_ack(collector: tuple[subprocess.Popen[str], str]) -> None:
     _, url = collector
-    env = {"FLEETWATCH_URL": url, "USER": "carol"}
+    env = {"FLEETWATCH_URL": url, "USER": "carol", "FLEETWATCH_API_TOKEN": TOKEN}
     made = fleetwatch("tickets", "create", "Jam in tray 2", "--json", env=env)
     ticket = json.loads(made.stdout)["ticket"]["id"]
     for args in (["-m", "on my way"], ["--message", "fixed the roller"], ["positional text"]):

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from collector.app import build_app
+from collector.auth import AuthSettings
 from collector.config import CollectorSettings, Config, DeviceConfig
 from collector.demo import free_port
 from collector.faults.engine import FaultEngine
@@ -25,6 +26,9 @@ from probes.secret import Secret
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "s3cret-token"
+
+# reads without a login, as before accounts came (issue 13); changes still need a token
+PUBLIC_READ = AuthSettings(public_read=True)
 
 
 @dataclass
@@ -54,7 +58,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
                     collector=CollectorSettings(state_dir=tmp_path / "state",
                                                 api_token=Secret(TOKEN)),
                     devices=(DeviceConfig(name="p1", host="192.0.2.1", site="hq"),))
-    app = build_app(config)  # the whole collector: no devices, no storage
+    app = build_app(config, PUBLIC_READ)  # the whole collector: no devices, no storage
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()

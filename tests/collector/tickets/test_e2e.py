@@ -33,6 +33,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 from pysnmp.proto.rfc1902 import OctetString
 
 from collector.app import build_app
+from collector.auth import AuthSettings
 from collector.config import (
     CollectorSettings,
     Config,
@@ -51,6 +52,9 @@ INTERVAL = 1.0
 DEBOUNCE = 2
 GRACE = 4.0
 SLACK = 1.5  # scheduling, SNMP round trips and the API polling step
+
+# reads without a login, as before accounts came (issue 13); changes still need a token
+PUBLIC_READ = AuthSettings(public_read=True)
 
 
 @pytest.fixture()
@@ -90,7 +94,7 @@ class Collector:
     runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self.runner = web.AppRunner(build_app(self.config))
+        self.runner = web.AppRunner(build_app(self.config, PUBLIC_READ))
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.config.collector.listen_port).start()
 

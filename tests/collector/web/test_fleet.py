@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from collector.app import build_app
+from collector.auth import AuthSettings
 from collector.config import (
     CollectorSettings,
     Config,
@@ -26,6 +27,9 @@ from collector.demo.simfleet import SimFleet, make_printer
 from probes.registry import probe_settings
 from probes.secret import Secret
 from tests.waiting import async_wait_until
+
+# reads without a login, as before accounts came (issue 13); changes still need a token
+PUBLIC_READ = AuthSettings(public_read=True)
 
 
 @pytest.fixture()
@@ -44,7 +48,7 @@ async def running(real_service: None, tmp_path: Path) -> AsyncIterator[tuple[str
                     collector=CollectorSettings(listen_port=port, state_dir=tmp_path / "state",
                                                 jitter=0.1),
                     tickets=TicketSettings(debounce_polls=2), devices=devices)
-    runner = web.AppRunner(build_app(config))
+    runner = web.AppRunner(build_app(config, PUBLIC_READ))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:

@@ -1,0 +1,98 @@
+"""Server-rendered SVG line charts: pure geometry from series to the numbers a template draws.
+
+No JavaScript and nothing from the internet: :func:`line_chart` turns series of (time, value)
+points into polylines in a fixed viewBox, plus axis ticks; ``templates/chart.html`` writes the
+SVG (autoescaped like every template). A gap in the data (a missing bucket) breaks the line
+rather than drawing a slope across it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+WIDTH: Final = 640
+HEIGHT: Final = 180
+LEFT: Final = 44  # room for y labels
+BOTTOM: Final = 22  # room for x labels
+TOP: Final = 8
+RIGHT: Final = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    label: str
+    css: str  # a class name from fleetwatch.css (colour); never a style attribute (CSP)
+    points: Sequence[tuple[float, float]]  # (unix seconds, value), time ascending
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    label: str
+    css: str
+    paths: tuple[str, ...]  # each "x,y x,y ..." of one unbroken run of 2+ points
+    dots: tuple[tuple[str, str], ...]  # (x, y) of a point with no neighbour to join
+    last: str  # the last value, for the legend
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    title: str
+    unit: str
+    width: int
+    height: int
+    lines: tuple[Line, ...]
+    y_ticks: tuple[tuple[float, str], ...]  # (y pixel, label)
+    x_ticks: tuple[tuple[float, str], ...]
+    empty: bool
+    plot: tuple[int, int, int, int]  # x, y, width, height of the plot area
+
+
+def _fmt(v: float, unit: str) -> str:
+    text = f"{v:,.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.1f}"
+    return text + ("%" if unit == "%" else "")
+
+
+def line_chart(title: str, series: Sequence[Series], *, start: float, end: float,
+               unit: str = "", y_min: float | None = None, y_max: float | None = None,
+               gap: float | None = None) -> Chart:
+    """A chart of ``series`` over [start, end]. ``y_min``/``y_max`` fix the scale (0-100 for
+    percentages); otherwise it fits the data. Points further apart than ``gap`` seconds are
+    not joined."""
+    values = [v for s in series for _, v in s.points]
+    lo = y_min if y_min is not None else (min(values) if values else 0.0)
+    hi = y_max if y_max is not None else (max(values) if values else 1.0)
+    if hi <= lo:
+        hi = lo + 1.0
+    pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    span = max(end - start, 1.0)
+
+    def x(t: float) -> float:
+        return LEFT + (min(max(t, start), end) - start) / span * pw
+
+    def y(v: float) -> float:
+        return TOP + ph - (min(max(v, lo), hi) - lo) / (hi - lo) * ph
+
+    lines = []
+    for s in series:
+        runs: list[list[str]] = []
+        previous: float | None = None
+        for t, v in s.points:
+            if previous is None or (gap is not None and t - previous > gap):
+                runs.append([])
+            runs[-1].append(f"{x(t):.1f},{y(v):.1f}")
+            previous = t
+        last = _fmt(s.points[-1][1], unit) if s.points else "–"
+        dots = tuple((x_, y_) for r in runs if len(r) == 1 for x_, y_ in [r[0].split(",")])
+        lines.append(Line(s.label, s.css, tuple(" ".join(r) for r in runs if len(r) > 1),
+                          dots, last))
+    y_ticks = tuple((y(lo + (hi - lo) * i / 4), _fmt(lo + (hi - lo) * i / 4, unit))
+                    for i in range(5))
+    days = span > 2 * 86400
+    x_ticks = tuple(
+        (x(t), time.strftime("%m-%d" if days else "%H:%M", time.localtime(t)))
+        for t in (start + span * i / 4 for i in range(5)))
+    return Chart(title, unit, WIDTH, HEIGHT, tuple(lines), y_ticks, x_ticks, not values,
+                 (LEFT, TOP, pw, ph))
