@@ -231,8 +231,8 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         client.close()
 
 
-def build_app(config: Config, ingest: IngestSettings | None = None,
-              auth: AuthSettings | None = None) -> web.Application:
+def build_app(config: Config, auth: AuthSettings | None = None, *,
+              ingest: IngestSettings | None = None) -> web.Application:
     """The whole collector as an aiohttp app (not started). Creates the state directory
     (raises :class:`StateDirError` when it cannot). ``ingest`` and ``auth`` default to the
     config's ``agents:`` and ``auth:`` sections."""

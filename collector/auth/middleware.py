@@ -18,6 +18,7 @@ Handlers find the caller with :func:`principal`.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import logging
 from typing import Any, Final
@@ -60,8 +61,17 @@ async def _identify(request: web.Request) -> Principal | None:
     if header is not None:
         scheme, _, given = header.partition(" ")
         given = given.strip()
+        legacy = request.app.get(LEGACY_TOKEN)
+        if scheme.lower() == "basic" and given and legacy:
+            # a browser's login prompt: any user name, the shared api_token as the password
+            try:
+                _, _, password = base64.b64decode(given, validate=True).decode(
+                    "utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                password = ""
+            if hmac.compare_digest(password.encode("utf-8", "surrogatepass"), legacy.encode()):
+                return Principal("api", "technician", "legacy", "token")
         if scheme.lower() == "bearer" and given:
-            legacy = request.app.get(LEGACY_TOKEN)
             if legacy and hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
                                               legacy.encode()):
                 return Principal("api", "technician", "legacy", "token")
@@ -69,7 +79,8 @@ async def _identify(request: web.Request) -> Principal | None:
             if found is not None:
                 return found
         raise web.HTTPUnauthorized(
-            text='{"error": "missing or wrong bearer token (Authorization: Bearer <token>)"}',
+            text='{"error": "wrong credentials: this bearer token is not valid '
+                 '(Authorization: Bearer <token>)"}',
             content_type="application/json",
             headers={"WWW-Authenticate": 'Bearer realm="fleetwatch", error="invalid_token"'})
     sid = request.cookies.get(SESSION_COOKIE)
@@ -99,7 +110,12 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         log.error("route %s %s has no permission in collector.auth.roles.ROUTES: refused",
                   route.method, route.resource.canonical)
         return web.json_response({"error": "route without a permission (logged)"}, status=500)
-    who = await _identify(request)
+    try:
+        who = await _identify(request)
+    except web.HTTPUnauthorized:
+        if needed != "public":
+            raise
+        who = None  # a public route's own credentials (an agent's token) are not a user's
     if who is not None:
         request[_PRINCIPAL] = who
     if (who is not None and who.via == "session" and request.method not in SAFE_METHODS
@@ -111,8 +127,8 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         result = await handler(request)
         return result
     if who is None:
-        return _refuse(request, 401, "login required: log in at /login or give a bearer token "
-                       "(Authorization: Bearer <token>)")
+        return _refuse(request, 401, "missing credentials: log in at /login or give a bearer "
+                       "token (Authorization: Bearer <token>)")
     if not allowed(who.role, needed):
         return _refuse(request, 403, f"{who.role} {who.name!r} may not do this "
                        f"(needs {needed})")

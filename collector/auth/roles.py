@@ -17,13 +17,16 @@ ROLES: Final[tuple[Role, ...]] = ("viewer", "technician", "admin")
 # self: the caller's own account (whoami); needs a login even with public_read.
 # tickets.write: open, change and comment tickets.
 # stock.write: the stock on the shelf (supplies).
-# users.manage: accounts and tokens of others, and workstation agents (revoke).
-Permission = Literal["public", "read", "self", "tickets.write", "stock.write", "users.manage"]
+# agents.manage: revoke a workstation agent.
+# users.manage: accounts and tokens of others.
+Permission = Literal["public", "read", "self", "tickets.write", "stock.write", "agents.manage",
+                     "users.manage"]
 
 MATRIX: Final[dict[Role, frozenset[Permission]]] = {
     "viewer": frozenset({"read", "self"}),
-    "technician": frozenset({"read", "self", "tickets.write", "stock.write"}),
-    "admin": frozenset({"read", "self", "tickets.write", "stock.write", "users.manage"}),
+    "technician": frozenset({"read", "self", "tickets.write", "stock.write", "agents.manage"}),
+    "admin": frozenset({"read", "self", "tickets.write", "stock.write", "agents.manage",
+                        "users.manage"}),
 }
 
 # (method, canonical route path) → permission. "*" is aiohttp's any-method route (the ticket
@@ -69,7 +72,7 @@ ROUTES: Final[dict[tuple[str, str], Permission]] = {
     ("POST", "/api/v1/agents/reports"): "public",
     ("GET", "/api/v1/agents"): "read",
     ("GET", "/api/v1/agents/{agent}"): "read",
-    ("POST", "/api/v1/agents/{agent}/revoke"): "users.manage",
+    ("POST", "/api/v1/agents/{agent}/revoke"): "agents.manage",
     ("GET", "/api/v1/whoami"): "self",
     ("GET", "/api/v1/users"): "users.manage",
 }

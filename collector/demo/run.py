@@ -167,9 +167,9 @@ async def _serve(config: Config, socks: Sequence[socket.socket], fleet: SimFleet
         asyncio.get_running_loop().call_later(minutes * 60, stop.set)
     password = demo_account(config)
     # the demo is for looking around: reads are open; working tickets needs the demo login
-    app = build_app(config, config.agents.model_copy(
-        update={"enroll_secret_file": secret, "silence_check_every": 30.0}),
-        config.auth.model_copy(update={"public_read": True}))
+    app = build_app(config, config.auth.model_copy(update={"public_read": True}),
+                    ingest=config.agents.model_copy(
+                        update={"enroll_secret_file": secret, "silence_check_every": 30.0}))
     async with serving(app, socks):
         url = f"http://{config.collector.listen_host}:{config.collector.listen_port}"
         print(f"""

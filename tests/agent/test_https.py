@@ -48,7 +48,7 @@ async def test_enroll_and_report_over_https(tmp_path: Path) -> None:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     (tmp_path / "secret").write_text(SECRET)
-    app = build_app(config(tmp_path), IngestSettings(enroll_secret_file=tmp_path / "secret"))
+    app = build_app(config(tmp_path), ingest=IngestSettings(enroll_secret_file=tmp_path / "secret"))
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from collector.demo import Snmpsim
-from tests.collector.cli.test_commands import collector, fleetwatch  # noqa: F401 (fixture)
+from tests.collector.cli.test_commands import TOKEN, collector, fleetwatch  # noqa: F401 (fixture)
 from tests.probes.test_safetext import unsafe_chars
 
 
@@ -42,7 +42,7 @@ def test_check_json_is_safe_and_keeps_the_values(snmpsim: Snmpsim) -> None:
 def test_tickets_show_and_list_escape_hostile_text(
         collector: tuple[subprocess.Popen[str], str]) -> None:  # noqa: F811
     _, url = collector
-    env = {"FLEETWATCH_URL": url, "USER": "mallory\x1b[2J"}
+    env = {"FLEETWATCH_URL": url, "USER": "mallory\x1b[2J", "FLEETWATCH_API_TOKEN": TOKEN}
     title = "Jam \u202eKO\x9b31m\x1b]52;c;aGFja2Vk\x07"
     made = fleetwatch("tickets", "create", title, "--json", env=env)
     assert made.returncode == 0, made.stderr

@@ -76,7 +76,7 @@ async def serve(tmp: Path, settings: IngestSettings | None = None,
                 devices: tuple[DeviceConfig, ...] = ()) -> AsyncIterator[Server]:
     (tmp / "secret").write_text(SECRET + "\n")
     settings = settings or IngestSettings(enroll_secret_file=tmp / "secret")
-    app = build_app(config(tmp, devices), settings)
+    app = build_app(config(tmp, devices), ingest=settings)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()

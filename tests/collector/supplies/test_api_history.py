@@ -18,10 +18,12 @@ import aiohttp
 from aiohttp import web
 
 from collector.app import build_app
+from collector.auth import AuthSettings
 from collector.config import CollectorSettings, Config, DeviceConfig, StorageConfig
 from collector.demo import Influxd, free_port
 from collector.keys import SUPPLIES
 from probes.model import PageCounter
+from probes.secret import Secret
 from tests.collector.conftest import printer, toner
 
 DAY = 86_400
@@ -71,7 +73,9 @@ async def test_routes_and_history(influxd: Influxd, tmp_path: Path) -> None:
     write(influxd, db, lines)
     port = free_port()
     config = Config(path=tmp_path / "t.yaml",
-                    collector=CollectorSettings(listen_port=port, state_dir=tmp_path),
+                    collector=CollectorSettings(listen_port=port, state_dir=tmp_path,
+                                                api_token=Secret("tech-token")),
+                    auth=AuthSettings(public_read=True),
                     storage=StorageConfig(backend="influxdb_v1", url=influxd.url, database=db,
                                           flush_interval=0.2, timeout=5.0))
     app = build_app(config)
@@ -88,7 +92,7 @@ async def test_routes_and_history(influxd: Influxd, tmp_path: Path) -> None:
         f = track.forecast
         assert f is not None and f.status == "ok" and f.basis == "this_cartridge"
         assert f.days_left is not None and abs(f.days_left - 50 / 4) < 1.0
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer tech-token"}) as http:
             async with http.post(f"{base}/api/v1/supplies/stock",
                                  json={"part": "CF258A", "add": 3, "by": "t"}) as r:
                 assert r.status == 200 and (await r.json())["quantity"] == 3
