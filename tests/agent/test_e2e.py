@@ -47,6 +47,7 @@ class Collector:
             f"collector: {{listen: 127.0.0.1:{self.port}, state_dir: '{tmp / 'state'}'}}\n"
             f"storage: {{backend: influxdb_v1, url: '{influxd.url}', database: {db},"
             " flush_interval: 200ms}\n"
+            "auth: {public_read: true}\n"  # (the test reads /api/v1/agents without a login)
             "devices: []\n")
         self.log = tmp / "collector.log"
         self.proc: subprocess.Popen[bytes] | None = None

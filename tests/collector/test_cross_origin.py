@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page
-from playwright.async_api import Error as PlaywrightError
 
 from collector.app import build_app
+from collector.auth import DB_NAME as ACCOUNTS_DB
+from collector.auth.store import Accounts
 from collector.config import CollectorSettings, Config, DeviceConfig
 from collector.demo import free_port
 from collector.keys import STORE
@@ -47,6 +48,18 @@ class Collector:
         return total, f"{ticket.state}/{ticket.assignee}", [e.kind + e.text for e in events]
 
 
+PASSWORD = "correct horse battery"
+
+
+async def log_in(page: Page, base: str) -> None:
+    await page.goto(base + "/login")
+    await page.fill("input[name=username]", "tech")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("#login")
+    await page.wait_for_load_state()
+    assert "/login" not in page.url
+
+
 @pytest.fixture()
 async def collector(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Collector]:
     """The whole collector; ``@pytest.mark.token("x")`` sets ``collector.api_token``."""
@@ -55,6 +68,9 @@ async def collector(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIter
     config = Config(path=tmp_path / "fleetwatch.yaml",
                     collector=CollectorSettings(state_dir=tmp_path / "state", api_token=token),
                     devices=(DeviceConfig(name="p1", host="192.0.2.1", site="hq"),))
+    accounts = Accounts.open(tmp_path / "state" / ACCOUNTS_DB)
+    accounts.add_user("tech", "technician", PASSWORD)
+    accounts.close()
     app = build_app(config)
     port = free_port()
     served = Collector(app, f"http://127.0.0.1:{port}")
@@ -174,10 +190,13 @@ async def test_a_foreign_page_cannot_write(collector: Collector, foreign: str,
 
 async def test_the_collectors_own_page_can_write(collector: Collector,
                                                  chromium_page: Page) -> None:
-    """The control: the same browser, from the collector's origin, creates and comments."""
+    """The control: the same browser, logged in as a technician on the collector's own origin,
+    creates, comments and acknowledges with its session and CSRF token (docs/web.md)."""
+    await log_in(chromium_page, collector.url)
     await chromium_page.goto(collector.url + "/tickets/1")
     statuses = await chromium_page.evaluate("""async () => {
-      const h = {"Content-Type": "application/json"};
+      const csrf = document.querySelector('meta[name="csrf-token"]').content;
+      const h = {"Content-Type": "application/json", "X-CSRF-Token": csrf};
       const a = await fetch("/api/v1/tickets", {method: "POST", headers: h,
                             body: JSON.stringify({title: "from our own page"})});
       const b = await fetch("/api/v1/tickets/1/comments", {method: "POST", headers: h,
@@ -193,30 +212,21 @@ async def test_the_collectors_own_page_can_write(collector: Collector,
     assert json.dumps(timeline)  # readable as the API shows it
 
 
-@pytest.mark.token("browser-token")
-async def test_with_a_token_the_browser_asks_once_and_the_page_works(
+async def test_without_a_login_the_page_sends_to_login_and_writes_are_refused(
         collector: Collector, browser: Browser) -> None:
-    """``api_token`` set: a browser without it gets no page; answering the Basic prompt (any user,
-    the token as password) opens the page, and its buttons reach the API with the same
-    credentials, though the API is not under the page's path."""
-    context = await browser.new_context()  # no one to answer the prompt
-    try:
-        with pytest.raises(PlaywrightError, match="ERR_INVALID_AUTH_CREDENTIALS"):
-            await (await context.new_page()).goto(collector.url + "/tickets/1")
-    finally:
-        await context.close()
-    context = await browser.new_context(
-        http_credentials={"username": "dave", "password": "browser-token"})
+    """No login: the page redirects to /login, and the same fetches from our own origin get
+    401 (no session, no token): nothing changes."""
+    context = await browser.new_context()
     page = await context.new_page()
     try:
-        response = await page.goto(collector.url + "/tickets/1")
-        assert response is not None and response.status == 200
-        async with page.expect_navigation():  # act() reloads the page when the PATCH succeeds
-            await page.get_by_role("button", name="acknowledged").click()
-        await screenshot(page, "token-page-acknowledged")
+        await page.goto(collector.url + "/tickets/1")
+        assert "/login" in page.url
+        status = await page.evaluate("""async () => (await fetch("/api/v1/tickets/1", {
+            method: "PATCH", headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({state: "acknowledged"})})).status""")
+        assert status == 401
+        await screenshot(page, "no-login-refused")
     finally:
         await context.close()
     _, state, _ = await collector.snapshot()
-    assert state.startswith("acknowledged")
-    assert ("PATCH", "/api/v1/tickets/1", 200) in collector.seen
-    assert ("GET", "/tickets/1", 401) in collector.seen
+    assert state.startswith("open")

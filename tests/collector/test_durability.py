@@ -46,6 +46,10 @@ from probes.secret import Secret
 
 COUNT = 4
 
+# reads and writes need credentials (issue 13): the shared api_token, a technician
+TOKEN = "durability-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimFleet, Snmpsim]]:
@@ -103,7 +107,8 @@ class Collector:
             f"community: dur-{i:02d}}}\n" for i in range(1, COUNT + 1))
         # flush_interval 2 s: the old in-memory queue held up to 2 s of points at each kill.
         self.config.write_text(
-            f"collector: {{listen: 127.0.0.1:{self.port}, state_dir: {self.state}}}\n"
+            f"collector: {{listen: 127.0.0.1:{self.port}, state_dir: {self.state}, "
+            f"api_token: {TOKEN}}}\n"
             f"storage: {{backend: influxdb_v1, url: '{influxd.url}', database: {db},"
             " flush_interval: 2s, timeout: 1s}\n"
             f"notifications: {{webhook: {{url: '{hook}', timeout: 1s}}}}\n"
@@ -213,7 +218,7 @@ async def test_sigkill_under_load_loses_and_duplicates_nothing(
     kills = 0
     started = time.monotonic()
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=AUTH) as session:
             for cycle in range(5):
                 if cycle == 1:  # InfluxDB down for cycles 1 and 2: the spool must carry it
                     await asyncio.to_thread(influxd.kill, signal.SIGKILL)
@@ -265,7 +270,7 @@ async def test_a_kill_during_the_sigterm_drain_leaves_the_rest_in_the_outbox(
     c = Collector(tmp_path, sim, influxd, db, receiver.url)
     receiver.delay = 0.7  # slow receiver: the 2 s drain cannot send them all
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=AUTH) as session:
             c.start()
             await until_up(session, c)
             created = []
@@ -303,7 +308,8 @@ def app_config(sim: Snmpsim, influxd: Influxd, db: str, state: Path, spool: Path
         for i in range(1, COUNT + 1))
     return Config(
         path=state / "test.yaml",
-        collector=CollectorSettings(listen_port=free_port(), state_dir=state, jitter=0.2),
+        collector=CollectorSettings(listen_port=free_port(), state_dir=state, jitter=0.2,
+                                    api_token=Secret(TOKEN)),
         storage=StorageConfig(backend="influxdb_v1", url=influxd.url, database=db,
                               batch_size=50, flush_interval=0.2, timeout=1.0, spool_dir=spool),
         devices=devices,
@@ -352,7 +358,7 @@ async def test_full_or_unwritable_spool_disk_keeps_polling_and_health_says_so(
     scheduler = app[STATS]["scheduler"]
     assert isinstance(writer, InfluxWriter)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=AUTH) as session:
             await asyncio.sleep(1.5)
             ok = await health(session, base)
             assert ok["status"] == "ok", ok["reasons"]
@@ -439,7 +445,7 @@ async def test_a_failing_ticket_store_shows_in_health(tmp_path: Path, influxd: I
     base = f"http://127.0.0.1:{config.collector.listen_port}"
     blocker = None
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=AUTH) as session:
             # another process holds the database's write lock: every write times out
             blocker = await asyncio.to_thread(
                 subprocess.Popen,
