@@ -159,6 +159,8 @@ def test_every_report_arrives_exactly_once(procs: tuple[Collector, AgentProcess,
     stored = influx_seqs(influxd, db)
     assert len(stored) == len(set(stored)) == row["reports"]  # once each
     assert logged <= set(stored), sorted(logged - set(stored))  # none lost
-    # the frozen collector read the killed agent's request and stored it, then the
-    # restarted agent sent it again: a duplicate, recognised and not stored twice
-    assert row["duplicates"] >= 1
+    # When the frozen collector read the killed agent's request and stored it, the restarted
+    # agent's resend is a duplicate, recognised and not stored twice (the counts above). Whether
+    # the request was read before the kill depends on timing: since the request gate and the
+    # accounts middleware were merged it is often not, so the duplicate itself is not asserted
+    # here (tests/collector/ingest/test_api.py sends one on purpose).
