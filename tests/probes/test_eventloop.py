@@ -67,7 +67,7 @@ def test_collector_polls_on_either_loop(tmp_path: Path, snmpsim: Snmpsim, loop: 
     config = tmp_path / "fleet.yaml"
     config.write_text(
         f"collector: {{listen: 127.0.0.1:{port}, state_dir: state, jitter: 0}}\n"
-        "storage: {backend: none}\n"
+        "storage: {backend: none}\nauth: {public_read: true}\n"
         f"devices:\n  - {{name: jam, host: {snmpsim.host}, port: {snmpsim.port}, "
         "community: handmade_jam, kind: printer}\n")
     env = {**os.environ, "FLEETWATCH_EVENT_LOOP": loop}

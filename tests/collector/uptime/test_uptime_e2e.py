@@ -47,6 +47,7 @@ class Collector:
         self.config = tmp_path / "fleet.yaml"
         self.config.write_text(f"""
 collector: {{listen: 127.0.0.1:{self.port}, state_dir: {tmp_path / "state"}, jitter: 0}}
+auth: {{public_read: true}}
 storage: {{backend: none}}
 tickets: {{debounce_polls: 2}}
 sites: {{hq: {{timezone: UTC}}, annex: {{timezone: UTC}}}}

@@ -24,12 +24,16 @@ from probes.errors import ConfigError
 from probes.secret import Secret
 
 TOKEN = "gate-token"
+OPEN = "open-app-token"
 
 
 @dataclass
 class Served:
     app: web.Application
     port: int
+    # sent unless a test gives its own Authorization: since accounts (issue 13) every write
+    # needs credentials, so the "open" app is one whose callers hold the technician token
+    auth: str | None = None
 
     async def raw(self, request: bytes) -> tuple[int, dict[str, str], Any]:
         """Send ``request`` as is; the status, headers and (JSON if it parses) body."""
@@ -53,6 +57,8 @@ class Served:
                    host: str | None = None, **headers: str) -> tuple[int, Any]:
         head = {"Host": f"127.0.0.1:{self.port}" if host is None else host, "Connection": "close",
                 **{k.replace("_", "-"): v for k, v in headers.items()}}
+        if self.auth is not None:
+            head.setdefault("Authorization", self.auth)
         if body or method in {"POST", "PATCH", "PUT"}:
             head.setdefault("Content-Length", str(len(body)))
         text = "".join(f"{k}: {v}\r\n" for k, v in head.items())
@@ -66,7 +72,8 @@ class Served:
         return total
 
 
-async def _serve(tmp_path: Path, **settings: Any) -> AsyncIterator[Served]:
+async def _serve(tmp_path: Path, auth: str | None = None, **settings: Any
+                 ) -> AsyncIterator[Served]:
     config = Config(path=tmp_path / "fleetwatch.yaml",
                     collector=CollectorSettings(state_dir=tmp_path / "state", **settings),
                     devices=(DeviceConfig(name="p1", host="192.0.2.1", site="hq"),))
@@ -76,15 +83,16 @@ async def _serve(tmp_path: Path, **settings: Any) -> AsyncIterator[Served]:
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        yield Served(app, port)
+        yield Served(app, port, auth)
     finally:
         await runner.cleanup()
 
 
 @pytest.fixture()
 async def open_app(tmp_path: Path) -> AsyncIterator[Served]:
-    """No api_token (the default): only the origin rules protect it."""
-    async for served in _serve(tmp_path, allowed_hosts=("fleet.example.org",)):
+    """Callers that hold the token: only the origin rules stand between them and a write."""
+    async for served in _serve(tmp_path, f"Bearer {OPEN}", allowed_hosts=("fleet.example.org",),
+                               api_token=Secret(OPEN)):
         yield served
 
 
@@ -184,13 +192,16 @@ async def test_bad_content_length_is_4xx(open_app: Served, length: str) -> None:
 async def test_credentials_when_a_token_is_set(token_app: Served) -> None:
     for path in ["/api/v1/tickets", "/api/v1/devices", "/api/v1/health", "/", "/tickets"]:
         status, body = await token_app.send("GET", path)
-        assert status == 401 and "credentials" in body["error"], path
+        if path.startswith("/api/"):
+            assert status == 401 and "credentials" in body["error"], path
+        else:  # a page sends a browser to the login page (docs/web.md)
+            assert status == 303, path
         status, _ = await token_app.send("GET", path, Authorization=f"Bearer {TOKEN}")
         assert status == 200, path
-    status, _, _ = await token_app.raw(
+    status, headers, _ = await token_app.raw(
         f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{token_app.port}\r\nConnection: close\r\n\r\n"
         .encode())
-    assert status == 401
+    assert status == 303 and headers["location"].startswith("/login")
     for value in ["Bearer nope", "Basic !!!", "Basic " + "eDp4", "Digest x", "Bearer"]:
         status, _ = await token_app.send("POST", "/api/v1/tickets", NEW, Authorization=value,
                                          **JSON)
