@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=64)
-def _zone(name: str) -> dt.tzinfo:
+def zone_of(name: str) -> dt.tzinfo:
+    """The time zone named ``name``; UTC (logged once) when it is unknown."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -47,7 +48,7 @@ def effective_schedule(device: DeviceConfig, sites: Mapping[str, Schedule]) -> S
 def suppression(schedule: Schedule, now: float) -> str | None:
     """Why a new ticket may not open at ``now`` (maintenance window, outside business hours),
     or None when it may."""
-    zone = _zone(schedule.timezone)
+    zone = zone_of(schedule.timezone)
     local = dt.datetime.fromtimestamp(now, zone)
     for m in schedule.maintenance:
         # the loader gives windows a zone; a hand-built naive one means the schedule's

@@ -28,9 +28,9 @@ import bisect
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.config import Schedule
+from collector.faults.windows import zone_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,16 +122,9 @@ class Intervals:
         return Intervals(out)
 
 
-def _zone(name: str) -> dt.tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
-
-
 def excluded(schedule: Schedule, start: float, end: float) -> tuple[Intervals, Intervals]:
     """(maintenance, out of hours minus maintenance) within [start, end]."""
-    zone = _zone(schedule.timezone)
+    zone = zone_of(schedule.timezone)
     maint: list[tuple[float, float]] = []
     for m in schedule.maintenance:
         a = m.start if m.start.tzinfo else m.start.replace(tzinfo=zone)
