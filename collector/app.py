@@ -31,7 +31,6 @@ from collector.ingest.settings import IngestSettings
 from collector.keys import (
     ACCOUNTS,
     AUTH,
-    AUTHENTICATORS,
     CONFIG,
     ENGINE,
     HTTP,
@@ -248,7 +247,6 @@ def build_app(config: Config, auth: AuthSettings | None = None, *,
     # (collector/auth: logins, API tokens, the legacy api_token, the role matrix).
     app = web.Application(middlewares=[api_json_errors, request_guard, auth_middleware])
     app[CONFIG] = config
-    app[AUTHENTICATORS] = []  # (the gate's own credential step stays off: auth_middleware decides)
     app[AUTH] = auth if auth is not None else config.auth
     if config.collector.api_token is not None:
         app[LEGACY_TOKEN] = config.collector.api_token.reveal()

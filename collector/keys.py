@@ -6,7 +6,7 @@ them. A key set by a cleanup context exists only while the app runs.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -44,10 +44,6 @@ UPTIME = web.AppKey("uptime", UptimeStore)
 # The supplies engine (forecasts, reorder advice) and the stock on the shelf (issue 12).
 SUPPLIES = web.AppKey("supplies", SupplyEngine)
 STOCK = web.AppKey("supplies_stock", StockStore)
-# Who may ask (collector.web.middleware.request_guard): each returns a name or None; empty = no
-# credentials configured. The api_token one is added by build_app; accounts append theirs.
-AUTHENTICATORS: web.AppKey[list[Callable[[web.Request], Awaitable[str | None]]]] = web.AppKey(
-    "authenticators")
 # Agent reports in (enrollment, reports, silence watch; collector/ingest/).
 INGEST = web.AppKey("ingest", Ingest)
 # Accounts, sessions and tokens (collector.auth); the auth settings; the legacy shared bearer

@@ -36,7 +36,6 @@ from collector.ingest.store import (
     token_hash,
 )
 from collector.keys import CONFIG, INGEST, SINKS, STATS
-from collector.web.middleware import public
 
 log = logging.getLogger(__name__)
 
@@ -234,10 +233,10 @@ def setup(app: web.Application, settings: IngestSettings) -> None:
         return handler
 
     app.cleanup_ctx.append(ctx)
-    # agents authenticate themselves (the enrollment secret, then their own token), not with a
-    # user's login or the api_token of the request gate
-    app.router.add_post("/api/v1/agents/enroll", public(route("enroll")))
-    app.router.add_post("/api/v1/agents/reports", public(route("reports")))
+    # agents authenticate themselves (the enrollment secret, then their own token): these two
+    # are "public" in collector/auth/roles.py
+    app.router.add_post("/api/v1/agents/enroll", route("enroll"))
+    app.router.add_post("/api/v1/agents/reports", route("reports"))
     app.router.add_get("/api/v1/agents", route("list"))
     app.router.add_get("/api/v1/agents/{agent}", route("get"))
     app.router.add_post("/api/v1/agents/{agent}/revoke", route("revoke"))

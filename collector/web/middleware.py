@@ -1,5 +1,6 @@
-"""The one gate every request passes before a handler: header sanity, where a write comes from,
-what it is written in, and who is asking (docs/api.md).
+"""The one gate every request passes before a handler: header sanity, where a write comes from
+and what it is written in (docs/api.md). Who is asking, and what their role may do, is decided
+next, by :mod:`collector.auth.middleware`.
 
 In order, :func:`request_guard` answers with a JSON 4xx instead of calling the handler when:
 
@@ -12,39 +13,26 @@ In order, :func:`request_guard` answers with a JSON 4xx instead of calling the h
    CLI, curl, scripts) passes when its ``Host`` is ours;
 3. a POST, PUT or PATCH under ``/api/`` (or a DELETE with a body) is not ``application/json``: 415.
    A browser cannot send that type across origins without a CORS preflight, which we never grant;
-4. credentials exist (``collector.api_token``, or an :data:`Authenticator` added to
-   ``app[AUTHENTICATORS]``) and none of them names who is asking: 401 with a Bearer and a
-   Basic challenge. Routes whose handler is
-   marked with :func:`public` are exempt (a future login page).
-
-The accounts work plugs in here: append an authenticator (a session cookie, a per-user token) to
-``app[AUTHENTICATORS]``; the role check belongs beside step 4, in this module, for pages and API
-alike. :func:`read_json_object` is how a handler reads a JSON body: strict UTF-8, bounded nesting.
+:func:`read_json_object` is how a handler reads a JSON body: strict UTF-8, bounded nesting.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import ipaddress
 import json
 import re
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
 
-from collector.keys import AUTHENTICATORS, CONFIG
+from collector.keys import CONFIG
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Who is asking (a name for the timeline), or None when the request carries none of its kind of
 # credentials or wrong ones; the gate asks the next one and answers 401 when none knows.
-Authenticator = Callable[[web.Request], Awaitable[str | None]]
 
-# Who the authenticators said is asking (``request.get(WHO)``; absent without credentials).
-WHO = web.RequestKey("who", str)
 WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON_TYPES: Final = frozenset({"application/json"})
 MAX_JSON_DEPTH: Final = 32
@@ -54,7 +42,6 @@ _SAFE_HEADER = re.compile(r"[\x20-\x7e\t]*")
 _SAME_SITE_OK: Final = frozenset({"same-origin", "none"})  # "none": typed, bookmarked
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.", "127.0.0.1", "::1"})
 _WILDCARDS: Final = frozenset({"0.0.0.0", "::", ""})
-_PUBLIC_ATTR: Final = "__fleetwatch_public__"
 _ID = re.compile(r"[0-9]{1,19}")  # ASCII digits only ("²".isdigit() is true)
 _STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
@@ -66,12 +53,6 @@ class BadJson(ValueError):
 def refuse(status: int, message: str, **extra: Any) -> web.Response:
     """The one shape of every refusal: ``{"error": message, ...}``."""
     return web.json_response({"error": message, **extra}, status=status)
-
-
-def public(handler: Handler) -> Handler:
-    """Mark a route handler as open without credentials (a login page, say)."""
-    setattr(handler, _PUBLIC_ATTR, True)
-    return handler
 
 
 def _split_host(value: str) -> tuple[str, int | None]:
@@ -139,38 +120,9 @@ def _is_json(request: web.Request) -> bool:
     return request.content_type in JSON_TYPES and request.charset in (None, "utf-8")
 
 
-async def token_authenticator(request: web.Request) -> str | None:
-    """``collector.api_token`` as ``Authorization: Bearer <token>``, or as the password of HTTP
-    Basic (any user name), so that a browser can open the pages when a token is set."""
-    token = request.app[CONFIG].collector.api_token
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if token is None or not given:
-        return None
-    if scheme.lower() == "basic":
-        try:
-            given = base64.b64decode(given.strip(), validate=True).decode().partition(":")[2]
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-    elif scheme.lower() != "bearer":
-        return None
-    if hmac.compare_digest(given.strip().encode(), token.reveal().encode()):
-        return "api-token"
-    return None
-
-
-async def _who(request: web.Request, authenticators: Iterable[Authenticator]) -> str | None:
-    for authenticate in authenticators:
-        who = await authenticate(request)
-        if who is not None:
-            return who
-    return None
-
-
 @web.middleware
 async def request_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Steps 1-4 of the module docstring; the handler runs only when all pass. Sets
-    ``request[WHO]`` to the authenticated name (absent when no credentials are configured)."""
+    """Steps 1-3 of the module docstring; the handler runs only when all pass."""
     for name in _CHECKED_HEADERS:
         for value in request.headers.getall(name, ()):
             if not _SAFE_HEADER.fullmatch(value):
@@ -186,18 +138,6 @@ async def request_guard(request: web.Request, handler: Handler) -> web.StreamRes
             (request.method != "DELETE" or request.body_exists) and not _is_json(request)):
         got = request.headers.get("Content-Type", "none")
         return refuse(415, f"send the body as Content-Type: application/json (got {got[:80]})")
-    authenticators = request.app.get(AUTHENTICATORS, [])
-    if authenticators and not getattr(request.match_info.handler, _PUBLIC_ATTR, False):
-        who = await _who(request, authenticators)
-        if who is None:
-            response = refuse(401, "missing or wrong credentials (Authorization: Bearer <token>)")
-            # RFC 9110: every 401 carries a challenge. Basic lets a browser ask once; Chromium
-            # then sends the same credentials with the pages' own API calls
-            # (tests/collector/test_cross_origin.py)
-            response.headers.add("WWW-Authenticate", 'Basic realm="fleetwatch"')
-            response.headers.add("WWW-Authenticate", 'Bearer realm="fleetwatch"')
-            return response
-        request[WHO] = who
     return await handler(request)
 
 
