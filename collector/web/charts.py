@@ -48,6 +48,7 @@ class Chart:
     x_ticks: tuple[tuple[float, str], ...]
     empty: bool
     plot: tuple[int, int, int, int]  # x, y, width, height of the plot area
+    note: str = ""  # a line under the legend (e.g. the series left out)
 
 
 def _fmt(v: float, unit: str) -> str:
@@ -57,10 +58,10 @@ def _fmt(v: float, unit: str) -> str:
 
 def line_chart(title: str, series: Sequence[Series], *, start: float, end: float,
                unit: str = "", y_min: float | None = None, y_max: float | None = None,
-               gap: float | None = None) -> Chart:
+               gap: float | None = None, note: str = "") -> Chart:
     """A chart of ``series`` over [start, end]. ``y_min``/``y_max`` fix the scale (0-100 for
-    percentages); otherwise it fits the data. Points further apart than ``gap`` seconds are
-    not joined."""
+    percentages); otherwise it fits the data (``y_min`` alone: from there to the largest
+    value). Points further apart than ``gap`` seconds are not joined."""
     values = [v for s in series for _, v in s.points]
     lo = y_min if y_min is not None else (min(values) if values else 0.0)
     hi = y_max if y_max is not None else (max(values) if values else 1.0)
@@ -95,4 +96,4 @@ def line_chart(title: str, series: Sequence[Series], *, start: float, end: float
         (x(t), time.strftime("%m-%d" if days else "%H:%M", time.localtime(t)))
         for t in (start + span * i / 4 for i in range(5)))
     return Chart(title, unit, WIDTH, HEIGHT, tuple(lines), y_ticks, x_ticks, not values,
-                 (LEFT, TOP, pw, ph))
+                 (LEFT, TOP, pw, ph), note)

@@ -12,12 +12,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from collector.keys import CONFIG, HTTP, STATE, STATS, STORE
+from collector.keys import CONFIG, HTTP, INGEST, STATE, STATS, STORE
 from collector.state import DeviceState
 from collector.storage.query import InfluxQuery, auth_headers
 from collector.tickets.store import TicketQuery
 from collector.web.charts import Chart
-from collector.web.history import device_history
+from collector.web.history import DEFAULT, WINDOWS, device_history
+from collector.web.hostinfo import host_facts
 from collector.web.templating import render
 from probes.model import Reading
 
@@ -137,16 +138,27 @@ async def device_page(request: web.Request) -> web.StreamResponse:
         probes.append({"name": probe, "reading": r, "facts": [(k, v) for k, v in facts if v],
                        "reasons": reasons, "stale": stale})
     tickets, _ = await request.app[STORE].find(TicketQuery(device=st.device.name, limit=20))
+    wanted = request.query.get("range", DEFAULT.key)
+    window = WINDOWS.get(wanted)
+    if window is None:
+        raise web.HTTPBadRequest(text=f"range: {wanted[:40]!r} is not one of "
+                                      f"{', '.join(WINDOWS)}")
+    # an agent host (collector.web.hostinfo): its inventory, and host charts instead of a
+    # printer's
+    host = await host_facts(request.app.get(INGEST), st)
     storage = request.app[CONFIG].storage
     charts: list[Chart] = []
     why_not: str | None = "no history: storage is off (storage.backend: none)"
     if storage.backend != "none":
         reader = InfluxQuery(storage.url, request.app[HTTP], owns_session=False,
                              headers=auth_headers(storage), timeout=storage.timeout)
-        charts, why_not = await device_history(reader, storage, st.device.name)
+        charts, why_not = await device_history(reader, storage, st.device.name,
+                                               host=host is not None, window=window)
     return render("device.html", request, {"title": st.device.name, "st": st, "d": st.device,
                                            "probes": probes, "tickets": tickets,
-                                           "charts": charts, "no_charts": why_not})
+                                           "charts": charts, "no_charts": why_not,
+                                           "host": host, "window": window,
+                                           "windows": list(WINDOWS.values())})
 
 
 def device_json(st: DeviceState) -> dict[str, Any]:

@@ -1,0 +1,246 @@
+"""Host charts on the device page (issue 13): the pure builders, the host queries against a
+real influxd holding 30 days of agent reports, and the page of a host whose reports came in
+through the real ingest API (HTTP) and the real InfluxDB writer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from agent.schema import Cpu, Disk, Inventory, InventoryDisk, Memory, Report, Snapshot
+from collector.app import build_app
+from collector.auth import AuthSettings
+from collector.config import CollectorSettings, Config, DeviceConfig, StorageConfig
+from collector.demo import Influxd, free_port
+from collector.ingest.lines import report_lines
+from collector.ingest.settings import IngestSettings
+from collector.storage.query import InfluxQuery
+from collector.web.history import WINDOWS, host_charts, host_queries
+from collector.web.hostinfo import inventory_facts
+from probes.model import Reading
+
+DAY = 86400.0
+HOST = "pc-o'hist"  # a quote: the InfluxQL literal must hold
+SILENT_DAY = 10  # no report at all that day (the PC was off)
+MOUNTS = {"/": None, "/home": 20.0, "/var": 80.0, "/boot": 30.0, "/data": 10.0, "/srv": 5.0}
+SECRET = "enroll-host-history"
+
+
+def host_reports(agent_id: str, now: float) -> list[Report]:
+    """Four reports a day, 6 h apart, for 30 days (none on :data:`SILENT_DAY`), oldest first.
+    CPU 10 + days ago; one 97 % spike 1 s after the newest regular report (same bucket in
+    every window); "/" fills from 40 % to 69 %; the newest report carries the inventory."""
+    out: list[Report] = []
+    times = [(d, now - d * DAY - k * 6 * 3600 - 60)
+             for d in range(29, -1, -1) for k in (3, 2, 1, 0) if d != SILENT_DAY]
+    times.append((0, times[-1][1] + 1))
+    for seq, (d, at) in enumerate(times, 1):
+        spike = seq == len(times)
+        disks = [Disk(mountpoint=m, device=f"/dev/sd{i}", fstype="ext4",
+                      used_percent=(40.0 + 29 - d) if pct is None else pct)
+                 for i, (m, pct) in enumerate(MOUNTS.items())]
+        inventory = Inventory(hostname="pc-hist.hq.example.org", os="Linux", os_release="6.1",
+                              cpu_model="Xeon E-2224", cpu_cores=4, cpu_threads=4,
+                              memory_bytes=16 * 2**30, disks=[InventoryDisk(
+                                  device="/dev/sda1", mountpoint="/", fstype="ext4",
+                                  total_bytes=512 * 2**30)]) if spike else None
+        out.append(Report(agent_id=agent_id, seq=seq, time=at, snapshot=Snapshot(
+            cpu=Cpu(percent=97.0 if spike else 10.0 + d, load1=0.5),
+            memory=Memory(used_percent=50.0 + d % 5, swap_used_percent=5.0,
+                          swap_total_bytes=2**30),
+            disks=disks, uptime_seconds=3 * DAY), inventory=inventory))
+    return out
+
+
+# --- pure ---------------------------------------------------------------------------------
+
+
+def _rows(field: str, values: list[float], step: float, **tags: str) -> list[dict[str, Any]]:
+    return [{"time": int((1000 + i * step) * 1e9), field: v, **tags} for i, v in enumerate(values)]
+
+
+def test_host_charts_cap_mountpoints_name_the_rest_and_skip_leading_empty_buckets() -> None:
+    w = WINDOWS["24h"]
+    disks = [r for i, m in enumerate(["/a", "/b", "/c", "/d", "/e", "/f"])
+             for r in _rows("used", [10.0 * i, 10.0 * i + 5], 900, mountpoint=m)]
+    rows = {"cpu": [{"time": 1000 * 10**9, "mean": 12.0, "max": 90.0, "load1": None}],
+            "memory": _rows("mean", [40.0, 41.0], 900),
+            "disks": disks,
+            "reports": _rows("reports", [0, 0, 90, 0, 88], 900)}
+    cpu, mem, disk, load, reports = host_charts(rows, 1000 + 86400.0, w)
+    assert "24 hours" in cpu.title and "15 min" in cpu.title
+    assert [(line.label, line.last) for line in cpu.lines] == [("mean", "12%"), ("max", "90%")]
+    assert load.empty  # a Windows host without load averages: no made-up zero line
+    assert [line.label for line in mem.lines] == ["mean", "max", "swap"] and not mem.empty
+    # the fullest four, fullest first; the others named with their latest value
+    assert [line.label for line in disk.lines] == ["/f", "/e", "/d", "/c"]
+    assert disk.note == "not drawn: /b 15%, /a 5%"
+    (line,) = reports.lines
+    # two leading empty buckets left out; the zero after the first report is drawn
+    assert len(line.paths) == 1 and len(line.paths[0].split()) == 3 and line.last == "88"
+
+
+def test_inventory_facts_are_plain_text_and_skip_what_is_unknown() -> None:
+    reading = Reading(device="pc", host="pc", probe="agent", time=10 * DAY,
+                      uptime_seconds=2.5 * DAY)
+    facts = dict(inventory_facts({"os": "Windows", "os_release": "11", "os_version": "11",
+                                  "cpu_model": "i5", "cpu_cores": 4, "memory_bytes": 8 * 2**30,
+                                  "ips": [f"10.0.0.{i}" for i in range(10)],
+                                  "disks": [{"device": "C:", "mountpoint": "C:\\",
+                                             "total_bytes": 2**40}, "junk"],
+                                  "time": 9 * DAY}, reading))
+    assert facts["OS"] == "Windows 11" and facts["CPU"] == "i5 (4 cores)"
+    assert facts["Memory"] == "8.0 GiB" and facts["Disks"] == "C: on C:\\, 1.0 TiB"
+    assert facts["Addresses"].endswith("and 2 more")
+    assert facts["Up since boot"].startswith("2.5 days (booted ")
+    assert "Serial" not in facts and "Hardware" not in facts
+    assert inventory_facts(None, None) == []
+
+
+# --- queries against a real influxd --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def host_db(influxd: Influxd) -> str:
+    db = f"hosts_{uuid.uuid4().hex[:8]}"
+    influxd.query(f'CREATE DATABASE "{db}"')
+    now = time.time()
+    device = DeviceConfig(name=HOST, host="pc-hist", kind="workstation")
+    other = DeviceConfig(name="pc-other", host="pc-other", kind="workstation")
+    lines = [line for r in host_reports("a1", now) for line in report_lines(r, device)]
+    lines += [line for r in host_reports("a2", now)[:8] for line in report_lines(r, other)]
+    req = urllib.request.Request(f"{influxd.url}/write?db={db}", data="\n".join(lines).encode(),
+                                 method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 204
+    return db
+
+
+async def _run(influxd: Influxd, db: str, qs: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    reader = await InfluxQuery.create(StorageConfig(url=influxd.url))
+    try:
+        return {name: await reader.query(q, db=db) for name, q in qs.items()}
+    finally:
+        await reader.close()
+
+
+async def test_host_queries_return_the_host_series(influxd: Influxd,
+                                                   host_db: str) -> None:
+    db = host_db
+    rows = await _run(influxd, db, host_queries(HOST))
+    regular = 29 * 4  # buckets with a report: the spike shares the newest one
+    cpu = rows["cpu"]
+    assert len(cpu) == regular
+    assert cpu[0]["mean"] == 39 and max(r["max"] for r in cpu) == 97
+    spiked = next(r for r in cpu if r["max"] == 97)
+    assert spiked["mean"] == pytest.approx((10 + 97) / 2) and spiked["load1"] == 0.5
+    assert len(rows["memory"]) == regular and {r["swap"] for r in rows["memory"]} == {5.0}
+    by_mount: dict[str, list[float]] = {}
+    for r in rows["disks"]:
+        by_mount.setdefault(r["mountpoint"], []).append(r["used"])
+    assert set(by_mount) == set(MOUNTS) and all(len(v) == regular for v in by_mount.values())
+    assert by_mount["/"][0] == 40 and by_mount["/"][-1] == 69
+    counts = [r["reports"] for r in rows["reports"]]
+    assert sum(counts) == regular + 1  # "pc-other" is not mixed in
+    first = next(i for i, c in enumerate(counts) if c)
+    assert counts[first:].count(0) == 4  # the silent day's four buckets
+    made = host_charts(rows, time.time())
+    assert [len(c.lines) for c in made] == [2, 3, 4, 1, 1] and not any(c.empty for c in made)
+    assert made[2].note == "not drawn: /data 10%, /srv 5%"
+
+
+async def test_a_shorter_range_has_finer_buckets_and_keeps_the_spike(
+        influxd: Influxd, host_db: str) -> None:
+    db = host_db
+    rows = await _run(influxd, db, host_queries(HOST, WINDOWS["24h"]))
+    # the last day's four reports (6 h apart) in 15 min buckets; the spike shares one
+    assert len(rows["cpu"]) == 4
+    assert max(r["max"] for r in rows["cpu"]) == 97
+    assert "GROUP BY time(15m)" in host_queries(HOST, WINDOWS["24h"])["cpu"]
+
+
+# --- the page, through the real ingest API and writer -------------------------------------
+
+
+@pytest.fixture()
+async def host_app(tmp_path: Path, influxd: Influxd) -> AsyncIterator[tuple[str, str]]:
+    db = f"hostpage_{uuid.uuid4().hex[:8]}"
+    (tmp_path / "secret").write_text(SECRET + "\n")
+    config = Config(path=tmp_path / "c.yaml",
+                    collector=CollectorSettings(state_dir=tmp_path / "state"),
+                    storage=StorageConfig(backend="influxdb_v1", url=influxd.url, database=db,
+                                          flush_interval=0.2),
+                    devices=(DeviceConfig(name="printer-1", host="192.0.2.9"),))
+    app = build_app(config, AuthSettings(public_read=True),
+                    ingest=IngestSettings(enroll_secret_file=tmp_path / "secret"))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}", db
+    finally:
+        await runner.cleanup()
+
+
+async def test_host_device_page_shows_inventory_and_host_charts(
+        influxd: Influxd, host_app: tuple[str, str]) -> None:
+    url, db = host_app
+    json_post = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{url}/api/v1/agents/enroll", headers=json_post,
+                             json={"secret": SECRET, "hostname": "pc-hist"}) as r:
+            assert r.status == 200
+            enrolled = await r.json()
+        reports = host_reports(enrolled["agent_id"], time.time())
+        body = {"version": 1, "reports": [x.model_dump(mode="json", exclude_none=True)
+                                          for x in reports]}
+        async with http.post(f"{url}/api/v1/agents/reports", json=body, headers={
+                **json_post, "Authorization": f"Bearer {enrolled['token']}"}) as r:
+            assert r.status == 200 and (await r.json())["accepted"] == len(reports)
+        count = 'SELECT count("seq") FROM "host_system"'
+        for _ in range(100):  # the writer flushes every 0.2 s
+            rows = await _run(influxd, db, {"n": count})
+            if rows["n"] and rows["n"][0]["count"] == len(reports):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the reports never reached influxd")
+
+        async with http.get(f"{url}/devices/pc-hist") as r:
+            assert r.status == 200
+            page = await r.text()
+        async with http.get(f"{url}/devices/pc-hist?range=24h") as r:
+            assert r.status == 200
+            day = await r.text()
+        async with http.get(f"{url}/devices/pc-hist?range=1y") as r:
+            assert r.status == 400 and "24h, 7d, 30d" in await r.text()
+        async with http.get(f"{url}/devices/printer-1") as r:
+            printer_page = await r.text()
+
+    assert page.count('<svg class="chart"') == 5
+    for title in ("CPU, 30 days (mean and max per 6 h)", "Memory used, 30 days",
+                  "Disk used, 30 days", "Load (1 min), 30 days",
+                  "Agent reports received per 6 h, 30 days"):
+        assert title in page
+    assert re.search(r'<polyline class="series s2" points="[0-9., ]+"', page)  # CPU max
+    assert "max: 97%" in page and "/: 69%" in page and "not drawn: /data 10%, /srv 5%" in page
+    inventory = page.split('id="host-inventory"')[1].split("</dl>")[0]
+    for text in ("Linux 6.1", "Xeon E-2224 (4 cores, 4 threads)", "16.0 GiB",
+                 "/dev/sda1 on / (ext4), 512.0 GiB", "3.0 days (booted "):
+        assert text in inventory
+    assert "no data in this range" not in page
+    assert "CPU, 24 hours (mean and max per 15 min)" in day and "max: 97%" in day
+    assert '<strong aria-current="page">24 hours</strong>' in day
+    # a printer without history stays a printer page: its three charts, no host section
+    assert printer_page.count('<svg class="chart"') == 3 and "host-inventory" not in printer_page
