@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from playwright.async_api import Page, expect
 
 from agent.schema import Cpu, Disk, Inventory, InventoryDisk, Memory, Report, Snapshot
 from collector.app import build_app
@@ -28,6 +29,7 @@ from collector.storage.query import InfluxQuery
 from collector.web.history import WINDOWS, host_charts, host_queries
 from collector.web.hostinfo import inventory_facts
 from probes.model import Reading
+from tests.browser import browser, chromium_page, screenshot  # noqa: F401  (pytest fixtures)
 
 DAY = 86400.0
 HOST = "pc-o'hist"  # a quote: the InfluxQL literal must hold
@@ -193,30 +195,35 @@ async def host_app(tmp_path: Path, influxd: Influxd) -> AsyncIterator[tuple[str,
         await runner.cleanup()
 
 
+async def ingest_history(url: str, influxd: Influxd, db: str, http: aiohttp.ClientSession
+                         ) -> None:
+    """Enroll an agent "pc-hist" and POST :func:`host_reports` through the ingest API; return
+    once the writer has put them all in influxd."""
+    json_post = {"Content-Type": "application/json"}
+    async with http.post(f"{url}/api/v1/agents/enroll", headers=json_post,
+                         json={"secret": SECRET, "hostname": "pc-hist"}) as r:
+        assert r.status == 200
+        enrolled = await r.json()
+    reports = host_reports(enrolled["agent_id"], time.time())
+    body = {"version": 1, "reports": [x.model_dump(mode="json", exclude_none=True)
+                                      for x in reports]}
+    async with http.post(f"{url}/api/v1/agents/reports", json=body, headers={
+            **json_post, "Authorization": f"Bearer {enrolled['token']}"}) as r:
+        assert r.status == 200 and (await r.json())["accepted"] == len(reports)
+    count = 'SELECT count("seq") FROM "host_system"'
+    for _ in range(100):  # the writer flushes every 0.2 s
+        rows = await _run(influxd, db, {"n": count})
+        if rows["n"] and rows["n"][0]["count"] == len(reports):
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail("the reports never reached influxd")
+
+
 async def test_host_device_page_shows_inventory_and_host_charts(
         influxd: Influxd, host_app: tuple[str, str]) -> None:
     url, db = host_app
-    json_post = {"Content-Type": "application/json"}
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{url}/api/v1/agents/enroll", headers=json_post,
-                             json={"secret": SECRET, "hostname": "pc-hist"}) as r:
-            assert r.status == 200
-            enrolled = await r.json()
-        reports = host_reports(enrolled["agent_id"], time.time())
-        body = {"version": 1, "reports": [x.model_dump(mode="json", exclude_none=True)
-                                          for x in reports]}
-        async with http.post(f"{url}/api/v1/agents/reports", json=body, headers={
-                **json_post, "Authorization": f"Bearer {enrolled['token']}"}) as r:
-            assert r.status == 200 and (await r.json())["accepted"] == len(reports)
-        count = 'SELECT count("seq") FROM "host_system"'
-        for _ in range(100):  # the writer flushes every 0.2 s
-            rows = await _run(influxd, db, {"n": count})
-            if rows["n"] and rows["n"][0]["count"] == len(reports):
-                break
-            await asyncio.sleep(0.1)
-        else:
-            pytest.fail("the reports never reached influxd")
-
+        await ingest_history(url, influxd, db, http)
         async with http.get(f"{url}/devices/pc-hist") as r:
             assert r.status == 200
             page = await r.text()
@@ -244,3 +251,29 @@ async def test_host_device_page_shows_inventory_and_host_charts(
     assert '<strong aria-current="page">24 hours</strong>' in day
     # a printer without history stays a printer page: its three charts, no host section
     assert printer_page.count('<svg class="chart"') == 3 and "host-inventory" not in printer_page
+
+
+async def test_host_page_in_chromium_at_420px(influxd: Influxd, host_app: tuple[str, str],
+                                              chromium_page: Page) -> None:  # noqa: F811
+    url, db = host_app
+    async with aiohttp.ClientSession() as http:
+        await ingest_history(url, influxd, db, http)
+    page = chromium_page
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    await page.set_viewport_size({"width": 420, "height": 800})  # a phone
+    await page.goto(f"{url}/devices/pc-hist")
+    await expect(page.locator("#charts svg.chart")).to_have_count(5)
+    await expect(page.locator("#host-inventory dt").first).to_be_visible()
+    await expect(page.locator("#host-inventory")).to_contain_text("Xeon E-2224")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 420
+    box = await page.locator("#charts svg.chart").first.bounding_box()
+    assert box is not None and box["width"] <= 420
+    await screenshot(page, "host-device-420px")
+    await page.click("#chart-ranges a >> text=24 hours")
+    await page.wait_for_url(f"{url}/devices/pc-hist?range=24h")
+    await expect(page.locator("#charts figcaption").first).to_contain_text("15 min")
+    await page.set_viewport_size({"width": 1100, "height": 900})
+    await screenshot(page, "host-device-24h")
+    assert problems == []  # no CSP refusal, no script error
