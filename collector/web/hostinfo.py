@@ -11,12 +11,17 @@ an error for the page.
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 import time
 from typing import Any
 
 from collector.ingest.service import PROBE, Ingest
+from collector.ingest.store import AgentStoreError
 from collector.state import DeviceState
 from probes.model import Reading
+
+log = logging.getLogger(__name__)
 
 MAX_LISTED = 8  # addresses and MACs shown; the count of the rest follows
 
@@ -89,24 +94,27 @@ def inventory_facts(inventory: dict[str, Any] | None, reading: Reading | None
 
 async def host_facts(ingest: Ingest | None, st: DeviceState) -> list[tuple[str, str]] | None:
     """None when ``st`` is not an agent host; else its :func:`inventory_facts` (empty before
-    any inventory and uptime are known). Reads the agents database (raises what it raises:
-    sqlite3 errors)."""
+    any inventory and uptime are known). Reads the agents database; when that fails (logged),
+    the latest readings alone decide and no inventory is shown."""
     host = PROBE in st.readings
     inventory: dict[str, Any] | None = None
     if ingest is not None:
-        mine = [a.id for a in await ingest.store.all_agents()
-                if a.revoked_at is None and ingest.device_for(a).name == st.device.name]
+        try:
+            mine = [a.id for a in await ingest.store.all_agents()
+                    if a.revoked_at is None and ingest.device_for(a).name == st.device.name]
+            stored = await ingest.store.inventories() if mine else {}
+        except (sqlite3.Error, AgentStoreError) as err:
+            log.warning("agents database unreadable for the page of %s: %s", st.device.name, err)
+            mine, stored = [], {}
         host = host or bool(mine)
-        if mine:
-            stored = await ingest.store.inventories()
-            latest = max((stored[a] for a in mine if a in stored), default=None)
-            if latest is not None:
-                try:
-                    parsed = json.loads(latest[1])
-                except ValueError:
-                    parsed = None
-                if isinstance(parsed, dict):
-                    inventory = {**parsed, "time": latest[0]}
+        latest = max((stored[a] for a in mine if a in stored), default=None)
+        if latest is not None:
+            try:
+                parsed = json.loads(latest[1])
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                inventory = {**parsed, "time": latest[0]}
     if not host:
         return None
     return inventory_facts(inventory, st.readings.get(PROBE))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import time
 import urllib.request
 import uuid
@@ -24,10 +25,13 @@ from collector.auth import AuthSettings
 from collector.config import CollectorSettings, Config, DeviceConfig, StorageConfig
 from collector.demo import Influxd, free_port
 from collector.ingest.lines import report_lines
+from collector.ingest.service import Ingest
 from collector.ingest.settings import IngestSettings
+from collector.ingest.store import DB_NAME, AgentStore
+from collector.state import DeviceState
 from collector.storage.query import InfluxQuery
 from collector.web.history import WINDOWS, host_charts, host_queries
-from collector.web.hostinfo import inventory_facts
+from collector.web.hostinfo import host_facts, inventory_facts
 from probes.model import Reading
 from tests.browser import browser, chromium_page, screenshot  # noqa: F401  (pytest fixtures)
 
@@ -107,6 +111,34 @@ def test_inventory_facts_are_plain_text_and_skip_what_is_unknown() -> None:
     assert facts["Up since boot"].startswith("2.5 days (booted ")
     assert "Serial" not in facts and "Hardware" not in facts
     assert inventory_facts(None, None) == []
+
+
+async def test_host_facts_know_an_enrolled_host_before_its_first_report(tmp_path: Path
+                                                                       ) -> None:
+    store = await AgentStore.open(tmp_path / DB_NAME)
+    try:
+        config = Config(path=tmp_path / "c.yaml",
+                        collector=CollectorSettings(state_dir=tmp_path),
+                        devices=(DeviceConfig(name="reception", host="pc-rec.hq.example.org"),))
+        ingest = Ingest(store, IngestSettings(), config, [])
+        printer = DeviceState(DeviceConfig(name="printer-1", host="192.0.2.9"))
+        reception = DeviceState(config.devices[0])  # no reading since the restart
+        assert await host_facts(ingest, reception) is None and await host_facts(None, printer) is None
+        row, _ = await store.enroll("pc-rec", "127.0.0.1")  # maps to "reception" by host name
+        assert await host_facts(ingest, reception) == []
+        await store.put_inventory(row.id, 5.0, '{"os": "Linux", "memory_bytes": 1073741824}')
+        assert await host_facts(ingest, reception) == [("OS", "Linux"), ("Memory", "1.0 GiB"),
+                                                        ("Inventory of", time.strftime(
+                                                            "%Y-%m-%d %H:%M",
+                                                            time.localtime(5.0)))]
+        assert await host_facts(ingest, printer) is None
+        other = sqlite3.connect(tmp_path / DB_NAME)  # the database breaks under the page
+        other.execute("DROP TABLE inventory")
+        other.commit()
+        other.close()
+        assert await host_facts(ingest, reception) is None  # logged; readings alone decide
+    finally:
+        await store.close()
 
 
 # --- queries against a real influxd --------------------------------------------------------
