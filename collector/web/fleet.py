@@ -12,13 +12,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from collector.keys import CONFIG, HTTP, INGEST, STATE, STATS, STORE
+from collector.keys import CONFIG, HTTP, STATE, STATS, STORE
 from collector.state import DeviceState
 from collector.storage.query import InfluxQuery, auth_headers
 from collector.tickets.store import TicketQuery
 from collector.web.charts import Chart
 from collector.web.history import DEFAULT, WINDOWS, device_history
-from collector.web.hostinfo import host_facts
+from collector.web.hostinfo import app_host_facts
 from collector.web.templating import render
 from probes.model import Reading
 
@@ -145,7 +145,7 @@ async def device_page(request: web.Request) -> web.StreamResponse:
                                       f"{', '.join(WINDOWS)}")
     # an agent host (collector.web.hostinfo): its inventory, and host charts instead of a
     # printer's
-    host = await host_facts(request.app.get(INGEST), st)
+    host = await app_host_facts(request.app, st)
     storage = request.app[CONFIG].storage
     charts: list[Chart] = []
     why_not: str | None = "no history: storage is off (storage.backend: none)"

@@ -16,8 +16,11 @@ import sqlite3
 import time
 from typing import Any
 
+from aiohttp import web
+
 from collector.ingest.service import PROBE, Ingest
 from collector.ingest.store import AgentStoreError
+from collector.keys import INGEST
 from collector.state import DeviceState
 from probes.model import Reading
 
@@ -118,3 +121,8 @@ async def host_facts(ingest: Ingest | None, st: DeviceState) -> list[tuple[str, 
     if not host:
         return None
     return inventory_facts(inventory, st.readings.get(PROBE))
+
+
+async def app_host_facts(app: web.Application, st: DeviceState) -> list[tuple[str, str]] | None:
+    """:func:`host_facts` with the app's ingest (absent before its cleanup context ran)."""
+    return await host_facts(app.get(INGEST), st)
