@@ -8,6 +8,7 @@ addresses, locations, models and serials (``q``).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
@@ -80,14 +81,17 @@ def _matches(st: DeviceState, reading: Reading | None, q: str) -> bool:
     return any(q in h.casefold() for h in hay)
 
 
-def _select(states: list[DeviceState], site: str, kind: str, status: str,
+def with_status(states: list[DeviceState]) -> list[tuple[DeviceState, str]]:
+    """Each state with its status, computed once per request (a max over its readings)."""
+    return [(st, st.status) for st in states]
+
+
+def _select(states: list[tuple[DeviceState, str]], site: str, kind: str, status: str,
             q: str) -> list[tuple[DeviceState, str]]:
-    """The states after the filters, worst first, each with its status (computed once: it is
-    a max over the device's readings)."""
+    """The states (with their status) after the filters, worst first."""
     needle = q.strip().casefold()
     matching = []
-    for st in states:
-        current = st.status
+    for st, current in states:
         if ((site and (st.device.site or "") != site) or (kind and st.device.kind != kind)
                 or (status and current != status)
                 or (needle and not _matches(st, _latest(st), needle))):
@@ -111,7 +115,7 @@ def fleet_rows(states: list[DeviceState], *, site: str = "", kind: str = "", sta
                q: str = "", limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
     """The fleet table's rows after the filters, worst first: the first ``limit`` of them (all
     with None) and how many matched. Only the rows shown are built."""
-    matching = _select(states, site, kind, status, q)
+    matching = _select(with_status(states), site, kind, status, q)
     rows = []
     for st, current in matching if limit is None else matching[:limit]:
         r = _latest(st)
@@ -151,11 +155,12 @@ class FleetRows:
         self._rows: dict[str, _Cached] = {}
         self.rendered = 0  # rows rendered since start (tests, bench)
 
-    def shown(self, states: list[DeviceState], render: Callable[[dict[str, Any]], Markup], *,
-              site: str = "", kind: str = "", status: str = "", q: str = "",
-              limit: int | None = None) -> tuple[list[Shown], int]:
-        """As :func:`fleet_rows`, but each row as :class:`Shown`; ``render`` turns row data into
-        its cells (the macro)."""
+    def shown(self, states: list[tuple[DeviceState, str]],
+              render: Callable[[dict[str, Any]], Markup], *, site: str = "", kind: str = "",
+              status: str = "", q: str = "", limit: int | None = None,
+              ) -> tuple[list[Shown], int]:
+        """As :func:`fleet_rows`, but from the states with their status (:func:`with_status`)
+        and each row as :class:`Shown`; ``render`` turns row data into its cells (the macro)."""
         matching = _select(states, site, kind, status, q)
         out = []
         for st, current in matching if limit is None else matching[:limit]:
@@ -171,7 +176,7 @@ class FleetRows:
                     kept.reading, kept.device = r, st.device
             out.append(Shown(kept.cells, r.time if r else None))
         if len(self._rows) > len(states):
-            names = {st.device.name for st in states}
+            names = {st.device.name for st, _ in states}
             self._rows = {n: c for n, c in self._rows.items() if n in names}
         return out, len(matching)
 
@@ -181,7 +186,7 @@ FLEET_ROWS: Final = web.AppKey("fleet_rows", FleetRows)
 
 
 async def fleet_page(request: web.Request) -> web.StreamResponse:
-    states = request.app[STATE].all()
+    states = with_status(request.app[STATE].all())
     filters = {key: request.query.get(key, "")[:200] for key in ("site", "kind", "status", "q")}
     # (``refresh`` is read by the page's live updates, collector.web.templating)
     # worst first, so the first PAGE_ROWS are what needs a technician; ?limit=all for the rest
@@ -189,15 +194,13 @@ async def fleet_page(request: web.Request) -> web.StreamResponse:
     macros = aiohttp_jinja2.get_env(request.app).get_template("macros.html").module
     row_macro: Callable[[dict[str, Any]], Markup] = macros.fleet_row  # type: ignore[attr-defined]
     shown, matching = request.app[FLEET_ROWS].shown(states, row_macro, **filters, limit=limit)
-    counts: dict[str, int] = {}
-    for st in states:
-        counts[st.status] = counts.get(st.status, 0) + 1
+    counts = Counter(status for _, status in states)
     return render("fleet.html", request, {
         "title": "Fleet", "rows": shown, "matching": matching, "filters": filters,
         "total": len(states), "all_url": request.rel_url.update_query(limit="all"),
         "counts": sorted(counts.items(), key=lambda kv: _ORDER.get(kv[0], 9)),
-        "sites": sorted({st.device.site for st in states if st.device.site}),
-        "kinds": sorted({st.device.kind for st in states}), "statuses": STATUSES})
+        "sites": sorted({st.device.site for st, _ in states if st.device.site}),
+        "kinds": sorted({st.device.kind for st, _ in states}), "statuses": STATUSES})
 
 
 async def device_page(request: web.Request) -> web.StreamResponse:
