@@ -42,10 +42,12 @@ from bench.common import machine, percentile
 from collector.app import build_app
 from collector.auth import DB_NAME, AuthSettings
 from collector.auth.store import Accounts
-from collector.config import CollectorSettings, Config, DeviceConfig
+from collector.config import CollectorSettings, Config, DeviceConfig, StorageConfig
 from collector.demo import Influxd, free_port
-from collector.keys import STATE
+from collector.keys import STATE, STORE
 from collector.storage.lineproto import reading_lines
+from collector.tickets.pages import LIST_LIMIT
+from collector.tickets.store import NewTicket
 from collector.uptime.store import DB_NAME as UPTIME_DB
 from collector.uptime.store import UptimeStore
 from collector.web.fleet import PAGE_ROWS
@@ -109,6 +111,23 @@ async def new_readings(app: web.Application, configs: tuple[DeviceConfig, ...],
         await app[STATE].handle(dataclasses.replace(r, time=now), d)
 
 
+async def open_tickets(app: web.Application, configs: tuple[DeviceConfig, ...],
+                       rng: random.Random, count: int = 600) -> int:
+    """``count`` fault tickets on random devices (two on ``p0001``), a third of them with the
+    fault already cleared: more than the ticket list shows."""
+    store = app[STORE]
+    now = time.time()
+    for i in range(count):
+        d = configs[1] if i < 2 else rng.choice(configs)
+        fault = rng.choice(("jammed", "door_open", "no_paper", "low_toner", "unreachable"))
+        await store.create(NewTicket(kind="fault", title=f"{d.name}: {fault}", device=d.name,
+                                     site=d.site, fault_key=f"{d.name}:{fault}:{i}",
+                                     severity=rng.choice(("critical", "warning", "info")),
+                                     fault_active=rng.random() > 1 / 3),
+                           by="fault engine", at=now - rng.uniform(0, 30 * 86400))
+    return count
+
+
 async def login(http: aiohttp.ClientSession, base: str) -> None:
     async with http.get(f"{base}/login") as r:
         token = re.search(r'name="login_csrf" value="([^"]+)"', await r.text())
@@ -136,6 +155,7 @@ async def pages(devices: int, requests: int, tmp: Path) -> list[str]:
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     base = f"http://127.0.0.1:{port}"
+    opened = await open_tickets(app, configs, rng)
     lines = []
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
@@ -171,9 +191,10 @@ async def pages(devices: int, requests: int, tmp: Path) -> list[str]:
             lines.append(row("fleet page, ?limit=all, after a poll cycle (as above)", after,
                              f"{size / 1e6:.2f} MB"))
             device, _ = await timed(requests, getter("/devices/p0001"))
-            lines.append(row("device page", device))
-            tickets, _ = await timed(requests, getter("/tickets"))
-            lines.append(row("ticket list", tickets))
+            lines.append(row("device page (its tickets; no storage, so no charts)", device))
+            tickets, size = await timed(requests, getter("/tickets"))
+            lines.append(row(f"ticket list ({opened} tickets, the first {LIST_LIMIT} unresolved)",
+                             tickets, f"{size / 1e6:.2f} MB"))
             body = b"x" * size
             peer = web.Application()
 
@@ -262,8 +283,11 @@ async def uptime(devices: int, poll_minutes: int, days: int, repeats: int,
                      f"min; bench/uptime_report.py's fleet and outages) fed to the span record "
                      f"({spans:,} spans) and written to influxd as {points.points:,} availability "
                      f"points, in {time.perf_counter() - t0:.0f} s\n")
-        # the same devices without their probe, so the collector polls nothing meanwhile
+        # the same devices without their probe, so the collector polls nothing meanwhile;
+        # storage is the influxd, for the device page's history charts
         config = Config(path=tmp / "u.yaml", collector=CollectorSettings(state_dir=state),
+                        storage=StorageConfig(backend="influxdb_v1", url=influxd.url,
+                                              database=db, timeout=60),
                         devices=tuple(dataclasses.replace(d, probes=()) for d in printers))
         app = build_app(config, AuthSettings(public_read=True))
         runner = web.AppRunner(app)
@@ -294,6 +318,14 @@ async def uptime(devices: int, poll_minutes: int, days: int, repeats: int,
                     times, size = await timed(repeats, peer)
                     lines.append(row(f"peer: InfluxQL mean(up) per device, {window}", times,
                                      f"{size / 1e3:.0f} kB"))
+
+                async def device() -> int:
+                    async with http.get(f"http://127.0.0.1:{port}/devices/{printers[1].name}") as r:
+                        assert r.status == 200, await r.text()
+                        return len(await r.read())
+                times, size = await timed(4 * repeats, device)
+                lines.append(row("device page with its 30-day charts from influxd (a year of "
+                                 "availability points)", times, f"{size / 1e3:.0f} kB"))
         finally:
             await runner.cleanup()
     finally:
