@@ -21,6 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -35,9 +36,26 @@ from probes.registry import probe_settings
 DAY = 86400.0
 
 
+def fleet(count: int, interval: float, end: float) -> list[DeviceConfig]:
+    """``count`` printers polled every ``interval`` s, office hours (Mon–Fri 07:30–18:00,
+    Europe/Berlin) for every second one, and one maintenance day 40 days before ``end``."""
+    office = (WeeklyWindow(days=frozenset(range(5)), start=dt.time(7, 30), end=dt.time(18)),)
+    maint = (MaintenanceWindow(start=dt.datetime.fromtimestamp(end - 40 * DAY, dt.UTC),
+                               end=dt.datetime.fromtimestamp(end - 39 * DAY, dt.UTC)),)
+    return [DeviceConfig(name=f"p{i:03d}", host=f"10.0.{i // 250}.{i % 250}",
+                         site=f"site{i % 5}",
+                         schedule=Schedule(business_hours=office if i % 2 else (),
+                                           maintenance=maint, timezone="Europe/Berlin"),
+                         probes=(probe_settings("snmp_printer", interval=interval),))
+            for i in range(count)]
+
+
 async def build(store: UptimeStore, devices: list[DeviceConfig], days: int, end: float,
-                seed: int, step: float) -> int:
-    """Feed a poll every ``step`` seconds per device; return the number of readings."""
+                seed: int, step: float,
+                on_poll: Callable[[DeviceConfig, float, bool], None] | None = None) -> int:
+    """Feed a poll every ``step`` seconds per device; return the number of readings.
+    ``on_poll(device, time, up)`` sees each poll too (bench/web.py writes the same polls to
+    InfluxDB for its peer)."""
     rng = random.Random(seed)
     start = end - days * DAY
     outage = (start + days * DAY / 2, start + days * DAY / 2 + 7 * DAY)  # collector off
@@ -59,6 +77,8 @@ async def build(store: UptimeStore, devices: list[DeviceConfig], days: int, end:
             up = t >= down_until
             await store.handle(Reading(device=device.name, host=device.host,
                                        probe="snmp_printer", time=t, reachable=up), device)
+            if on_poll is not None:
+                on_poll(device, t, up)
             n += 1
             t += step
         await store.flush()
@@ -66,16 +86,8 @@ async def build(store: UptimeStore, devices: list[DeviceConfig], days: int, end:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    office = (WeeklyWindow(days=frozenset(range(5)), start=dt.time(7, 30), end=dt.time(18)),)
     end = time.time()
-    maint = (MaintenanceWindow(start=dt.datetime.fromtimestamp(end - 40 * DAY, dt.UTC),
-                               end=dt.datetime.fromtimestamp(end - 39 * DAY, dt.UTC)),)
-    devices = [DeviceConfig(name=f"p{i:03d}", host=f"10.0.{i // 250}.{i % 250}",
-                            site=f"site{i % 5}",
-                            schedule=Schedule(business_hours=office if i % 2 else (),
-                                              maintenance=maint, timezone="Europe/Berlin"),
-                            probes=(probe_settings("snmp_printer", interval=args.interval),))
-               for i in range(args.devices)]
+    devices = fleet(args.devices, args.interval, end)
     config = Config(path=Path("bench.yaml"), devices=tuple(devices))
     with tempfile.TemporaryDirectory() as tmp:
         store = await UptimeStore.open(Path(tmp) / DB_NAME, flush_every=3600)

@@ -1,16 +1,21 @@
 """Web pages and the uptime report at size (issue 13). Figures are printed, never asserted.
 
-- **Page render**: the fleet page (``/``: its first 250 rows, worst first; and ``?limit=all``),
-  a device page and the ticket list of a fleet of
-  ``--devices`` printers (default 1,000) whose latest readings sit in the state cache, each
-  fetched ``--requests`` times over HTTP by a logged-in technician (session cookie: the auth
-  middleware runs); p50/p95/max. The peer is the floor: a plain aiohttp handler in the same
-  process answering a static body of the fleet page's size.
-- **Uptime report**: ``--uptime-devices`` devices (default 100) with a year of availability
-  points, one every ``--poll-minutes`` (default 15: 35,040 points per device), written to a
-  real influxd; then ``/api/v1/uptime`` for each range. The peer is the simplest InfluxQL
-  availability query a Grafana panel would run over the same 90 days
-  (``mean(up) GROUP BY device``).
+- **Page render**: the fleet page (``/``: its first 250 rows, worst first; ``?limit=all``; a
+  filtered search), a device page and the ticket list of a fleet of ``--devices`` printers
+  (default 1,000) whose latest readings sit in the state cache, each fetched ``--requests``
+  times over HTTP by a logged-in technician (session cookie: the auth middleware runs);
+  p50/p95/max. The fleet page's rows are kept rendered (collector.web.fleet.FleetRows), so it is
+  timed three ways: its first request (every row rendered), steady (nothing changed), and after
+  a poll cycle before each request (every reading a new object, a tenth of them with a new
+  toner level). The peer is the floor: a plain aiohttp handler in the same process answering a
+  static body of the fleet page's size.
+- **Uptime report**: ``--uptime-devices`` devices (default 100) polled every ``--poll-minutes``
+  (default 15) for ``--days`` (default 365), with bench/uptime_report.py's fleet and outages.
+  Every poll goes to the product's span record (collector/uptime/store.py, through its sink)
+  and, as the availability point a collector writes, to a real influxd. Then
+  ``/api/v1/uptime?window=`` 24h, 7d, 30d, 90d and the whole span, each beside its peer: the
+  plainest InfluxQL availability query a Grafana panel would run over the same window and the
+  same polls (``mean(up) GROUP BY device``).
 
 Run from the repository root: ``.venv/bin/python -m bench.web`` (``--quick`` for a smoke run).
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import random
 import re
 import statistics
@@ -31,14 +37,19 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from bench import uptime_report
 from bench.common import machine, percentile
 from collector.app import build_app
 from collector.auth import DB_NAME, AuthSettings
 from collector.auth.store import Accounts
 from collector.config import CollectorSettings, Config, DeviceConfig, StorageConfig
 from collector.demo import Influxd, free_port
-from collector.keys import STATE
+from collector.keys import STATE, STORE
 from collector.storage.lineproto import reading_lines
+from collector.tickets.pages import LIST_LIMIT
+from collector.tickets.store import NewTicket
+from collector.uptime.store import DB_NAME as UPTIME_DB
+from collector.uptime.store import UptimeStore
 from collector.web.fleet import PAGE_ROWS
 from probes.model import Identity, PageCounter, Reading, Supply, Tray
 
@@ -62,9 +73,13 @@ def reading(name: str, rng: random.Random) -> Reading:
                    problems=("jammed",) if faults else ())
 
 
-async def timed(n: int, call: Callable[[], Awaitable[int]]) -> tuple[list[float], int]:
+async def timed(n: int, call: Callable[[], Awaitable[int]],
+                before: Callable[[], Awaitable[None]] | None = None) -> tuple[list[float], int]:
+    """``n`` calls of ``call``, each timed alone (``before`` runs untimed ahead of each)."""
     times, size = [], 0
     for _ in range(n):
+        if before is not None:
+            await before()
         t0 = time.perf_counter()
         size = await call()
         times.append((time.perf_counter() - t0) * 1000)
@@ -74,6 +89,43 @@ async def timed(n: int, call: Callable[[], Awaitable[int]]) -> tuple[list[float]
 def row(name: str, times: list[float], extra: str = "") -> str:
     return (f"| {name} | {len(times)} | {statistics.median(times):.1f} | "
             f"{percentile(times, 95):.1f} | {max(times):.1f} | {extra} |")
+
+
+CHANGED = 0.1  # share of the devices whose row reads differently after a poll cycle
+
+
+async def new_readings(app: web.Application, configs: tuple[DeviceConfig, ...],
+                       rng: random.Random) -> None:
+    """A poll cycle: every device gets a new reading (a new object with a new time, as a poll
+    makes), and ``CHANGED`` of them a new black toner level (their row reads differently)."""
+    now = time.time()
+    for d in configs:
+        st = app[STATE].get(d.name)
+        assert st is not None
+        r = st.readings["snmp_printer"]
+        if rng.random() < CHANGED:
+            level = rng.randint(0, 100)
+            toner = dataclasses.replace(r.supplies[0], level=level, percent=float(level),
+                                        state="low" if level < 10 else "ok")
+            r = dataclasses.replace(r, supplies=(toner, *r.supplies[1:]))
+        await app[STATE].handle(dataclasses.replace(r, time=now), d)
+
+
+async def open_tickets(app: web.Application, configs: tuple[DeviceConfig, ...],
+                       rng: random.Random, count: int = 600) -> int:
+    """``count`` fault tickets on random devices (two on ``p0001``), a third of them with the
+    fault already cleared: more than the ticket list shows."""
+    store = app[STORE]
+    now = time.time()
+    for i in range(count):
+        d = configs[1] if i < 2 else rng.choice(configs)
+        fault = rng.choice(("jammed", "door_open", "no_paper", "low_toner", "unreachable"))
+        await store.create(NewTicket(kind="fault", title=f"{d.name}: {fault}", device=d.name,
+                                     site=d.site, fault_key=f"{d.name}:{fault}:{i}",
+                                     severity=rng.choice(("critical", "warning", "info")),
+                                     fault_active=rng.random() > 1 / 3),
+                           by="fault engine", at=now - rng.uniform(0, 30 * 86400))
+    return count
 
 
 async def login(http: aiohttp.ClientSession, base: str) -> None:
@@ -103,6 +155,7 @@ async def pages(devices: int, requests: int, tmp: Path) -> list[str]:
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     base = f"http://127.0.0.1:{port}"
+    opened = await open_tickets(app, configs, rng)
     lines = []
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
@@ -115,16 +168,33 @@ async def pages(devices: int, requests: int, tmp: Path) -> list[str]:
                         return len(await r.read())
                 return get
 
+            cold, size = await timed(1, getter("/?limit=all"))
+            lines.append(row(f"fleet page, {devices} devices, ?limit=all, first request "
+                             "(every row rendered)", cold, f"{size / 1e6:.2f} MB"))
             fleet, size = await timed(requests, getter("/"))
             lines.append(row(f"fleet page, {devices} devices (first {PAGE_ROWS} rows)", fleet,
                              f"{size / 1e6:.2f} MB"))
             everything, size = await timed(requests, getter("/?limit=all"))
             lines.append(row(f"fleet page, {devices} devices, ?limit=all", everything,
                              f"{size / 1e6:.2f} MB"))
+            search, size = await timed(requests, getter("/?site=site3&q=p00"))
+            lines.append(row("fleet page, ?site=site3&q=p00 (filter and search)", search,
+                             f"{size / 1e6:.2f} MB"))
+
+            async def poll_cycle() -> None:
+                await new_readings(app, configs, rng)
+
+            after, size = await timed(requests, getter("/"), poll_cycle)
+            lines.append(row(f"fleet page (first {PAGE_ROWS} rows) after a poll cycle: every "
+                             f"reading new, {CHANGED:.0%} changed", after, f"{size / 1e6:.2f} MB"))
+            after, size = await timed(requests, getter("/?limit=all"), poll_cycle)
+            lines.append(row("fleet page, ?limit=all, after a poll cycle (as above)", after,
+                             f"{size / 1e6:.2f} MB"))
             device, _ = await timed(requests, getter("/devices/p0001"))
-            lines.append(row("device page", device))
-            tickets, _ = await timed(requests, getter("/tickets"))
-            lines.append(row("ticket list", tickets))
+            lines.append(row("device page (its tickets; no storage, so no charts)", device))
+            tickets, size = await timed(requests, getter("/tickets"))
+            lines.append(row(f"ticket list ({opened} tickets, the first {LIST_LIMIT} unresolved)",
+                             tickets, f"{size / 1e6:.2f} MB"))
             body = b"x" * size
             peer = web.Application()
 
@@ -149,54 +219,76 @@ async def pages(devices: int, requests: int, tmp: Path) -> list[str]:
     return lines
 
 
-def write_year(influxd: Influxd, db: str, devices: int, poll_minutes: int) -> tuple[int, float]:
-    influxd.query(f'CREATE DATABASE "{db}"')
+class InfluxLines:
+    """The availability points a collector with InfluxDB storage writes for the same polls
+    (the first line of :func:`reading_lines`, per device and up/down, with the poll's time),
+    posted to ``/write`` 20,000 at a time: the peer's data."""
+
+    def __init__(self, url: str, db: str) -> None:
+        self.url, self.db = url, db
+        self.points = 0
+        self._lines: list[str] = []
+        self._templates: dict[tuple[str, bool], str] = {}
+
+    def add(self, device: DeviceConfig, t: float, up: bool) -> None:
+        key = (device.name, up)
+        template = self._templates.get(key)
+        if template is None:
+            sample = Reading(device=device.name, host=device.host, probe="snmp_printer",
+                             time=1.0, reachable=up, status="ok" if up else "unreachable",
+                             error=None if up else "timeout")
+            line = reading_lines(sample, device)[0]
+            assert line.startswith("availability,") and line.endswith(" 1000000000"), line
+            template = self._templates[key] = line[:-len("1000000000")]
+        self._lines.append(f"{template}{int(t * 1e9)}")
+        if len(self._lines) >= 20000:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        req = urllib.request.Request(f"{self.url}/write?db={self.db}&precision=ns",
+                                     data="\n".join(self._lines).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            assert resp.status == 204
+        self.points += len(self._lines)
+        self._lines.clear()
+
+
+async def uptime(devices: int, poll_minutes: int, days: int, repeats: int,
+                 tmp: Path) -> list[str]:
+    """The product's report (``/api/v1/uptime``: the span record, collector/uptime) beside the
+    peer (InfluxQL over the same polls as raw points), window by window."""
     end = time.time()
-    step = poll_minutes * 60
-    points = 0
-    t0 = time.perf_counter()
-    rng = random.Random(7)
-    # the line reading_lines() writes for a printer poll's availability (one template, checked
-    # against it below), formatted directly: a year of polls is millions of lines
-    sample = reading_lines(Reading(device="u000", host="10.0.0.1", probe="snmp_printer",
-                                   time=1.0), DeviceConfig(name="u000", host="10.0.0.1",
-                                                           site="site0"))[0]
-    assert sample.startswith("availability,"), sample
-    for i in range(devices):
-        name, site = f"u{i:03d}", f"site{i % 5}"
-        lines: list[str] = []
-        t = end - 365 * 86400
-        while t < end:
-            up = rng.random() > 0.01
-            lines.append(f"availability,device={name},kind=printer,probe=snmp_printer,"
-                         f"site={site} up={int(up)}i,status=\"{'ok' if up else 'unreachable'}\","
-                         f"status_level={0 if up else 3}i,stale=0i {int(t * 1e9)}")
-            t += step
-        points += len(lines)
-        for chunk in range(0, len(lines), 20000):
-            req = urllib.request.Request(f"{influxd.url}/write?db={db}&precision=ns",
-                                         data="\n".join(lines[chunk:chunk + 20000]).encode(),
-                                         method="POST")
-            with urllib.request.urlopen(req, timeout=120) as resp:
-                assert resp.status == 204
-    return points, time.perf_counter() - t0
-
-
-async def uptime(devices: int, poll_minutes: int, repeats: int, tmp: Path) -> list[str]:
+    step = poll_minutes * 60.0
+    printers = uptime_report.fleet(devices, step, end)
     influxd = await asyncio.to_thread(Influxd().start)
     lines = []
     try:
         db = "bench_uptime"
-        points, took = await asyncio.to_thread(write_year, influxd, db, devices, poll_minutes)
-        lines.append(f"\n{points:,} availability points written ({devices} devices, a year, one "
-                     f"per {poll_minutes} min) in {took:.0f} s\n")
-        configs = tuple(DeviceConfig(name=f"u{i:03d}", host="10.0.0.1", site=f"site{i % 5}",
-                                     probes=()) for i in range(devices))
-        config = Config(path=tmp / "u.yaml",
-                        collector=CollectorSettings(state_dir=tmp / "ustate"),
+        await asyncio.to_thread(influxd.query, f'CREATE DATABASE "{db}"')
+        points = InfluxLines(influxd.url, db)
+        state = tmp / "ustate"
+        state.mkdir()
+        store = await UptimeStore.open(state / UPTIME_DB, flush_every=3600)
+        t0 = time.perf_counter()
+        try:
+            polls = await uptime_report.build(store, printers, days, end, seed=1, step=step,
+                                              on_poll=points.add)
+            spans = sum(len(s) for s in (await store.spans(end - days * 86400.0, end)).values())
+        finally:
+            await store.close()
+        await asyncio.to_thread(points.flush)
+        lines.append(f"\n{polls:,} polls ({devices} devices, {days} days, one per {poll_minutes} "
+                     f"min; bench/uptime_report.py's fleet and outages) fed to the span record "
+                     f"({spans:,} spans) and written to influxd as {points.points:,} availability "
+                     f"points, in {time.perf_counter() - t0:.0f} s\n")
+        # the same devices without their probe, so the collector polls nothing meanwhile;
+        # storage is the influxd, for the device page's history charts
+        config = Config(path=tmp / "u.yaml", collector=CollectorSettings(state_dir=state),
                         storage=StorageConfig(backend="influxdb_v1", url=influxd.url,
                                               database=db, timeout=60),
-                        devices=configs)
+                        devices=tuple(dataclasses.replace(d, probes=()) for d in printers))
         app = build_app(config, AuthSettings(public_read=True))
         runner = web.AppRunner(app)
         await runner.setup()
@@ -206,23 +298,34 @@ async def uptime(devices: int, poll_minutes: int, repeats: int, tmp: Path) -> li
         lines.append("|---|---|---|---|---|---|")
         try:
             async with aiohttp.ClientSession() as http:
-                for name in ("24h", "7d", "30d", "90d"):
-                    async def get(name: str = name) -> int:
+                for window in dict.fromkeys(("24h", "7d", "30d", "90d", f"{days}d")):
+                    async def get(window: str = window) -> int:
                         async with http.get(f"http://127.0.0.1:{port}/api/v1/uptime",
-                                            params={"range": name}) as r:
+                                            params={"window": window}) as r:
                             assert r.status == 200, await r.text()
                             return len(await r.read())
-                    times, _ = await timed(repeats, get)
-                    lines.append(row(f"uptime report {name}, {devices} devices", times))
-                peer_q = ('SELECT mean("up") FROM "availability" WHERE time > now() - 90d '
-                          'GROUP BY "device"')
+                    times, size = await timed(repeats, get)
+                    lines.append(row(f"/api/v1/uptime?window={window}, {devices} devices "
+                                     "(span record)", times, f"{size / 1e3:.0f} kB"))
+                    peer_q = (f'SELECT mean("up") FROM "availability" WHERE time > now() - '
+                              f'{window} GROUP BY "device"')
 
-                async def peer() -> int:
-                    async with http.get(f"{influxd.url}/query",
-                                        params={"db": db, "q": peer_q}) as r:
+                    async def peer(q: str = peer_q) -> int:
+                        async with http.get(f"{influxd.url}/query",
+                                            params={"db": db, "q": q}) as r:
+                            assert r.status == 200, await r.text()
+                            return len(await r.read())
+                    times, size = await timed(repeats, peer)
+                    lines.append(row(f"peer: InfluxQL mean(up) per device, {window}", times,
+                                     f"{size / 1e3:.0f} kB"))
+
+                async def device() -> int:
+                    async with http.get(f"http://127.0.0.1:{port}/devices/{printers[1].name}") as r:
+                        assert r.status == 200, await r.text()
                         return len(await r.read())
-                times, _ = await timed(repeats, peer)
-                lines.append(row("peer: InfluxQL mean(up) per device, 90 d", times))
+                times, size = await timed(4 * repeats, device)
+                lines.append(row("device page with its 30-day charts from influxd (a year of "
+                                 "availability points)", times, f"{size / 1e3:.0f} kB"))
         finally:
             await runner.cleanup()
     finally:
@@ -237,8 +340,8 @@ async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for line in await pages(args.devices, args.requests, Path(tmp)):
             print(line, flush=True)
-        for line in await uptime(args.uptime_devices, args.poll_minutes, args.repeats,
-                                 Path(tmp)):
+        for line in await uptime(args.uptime_devices, args.poll_minutes, args.days,
+                                 args.repeats, Path(tmp)):
             print(line, flush=True)
 
 
@@ -249,11 +352,13 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=50)
     p.add_argument("--uptime-devices", type=int, default=100)
     p.add_argument("--poll-minutes", type=int, default=15)
+    p.add_argument("--days", type=int, default=365, help="days of uptime data")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
     args = p.parse_args()
     if args.quick:
         args.devices, args.requests, args.uptime_devices, args.poll_minutes = 20, 3, 3, 720
+        args.days = 30
         args.repeats = 2
     asyncio.run(main_async(args))
 

@@ -8,10 +8,16 @@ addresses, locations, models and serials (``q``).
 from __future__ import annotations
 
 import time
-from typing import Any, Final
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
 
+import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
+from collector.config import DeviceConfig
 from collector.keys import CONFIG, HTTP, STATE, STATS, STORE
 from collector.state import DeviceState
 from collector.storage.query import InfluxQuery, auth_headers
@@ -76,47 +82,126 @@ def _matches(st: DeviceState, reading: Reading | None, q: str) -> bool:
     return any(q in h.casefold() for h in hay)
 
 
+def with_status(states: list[DeviceState]) -> list[tuple[DeviceState, str]]:
+    """Each state with its status, computed once per request (a max over its readings)."""
+    return [(st, st.status) for st in states]
+
+
+def _select(states: list[tuple[DeviceState, str]], site: str, kind: str, status: str,
+            q: str) -> list[tuple[DeviceState, str]]:
+    """The states (with their status) after the filters, worst first."""
+    needle = q.strip().casefold()
+    matching = []
+    for st, current in states:
+        if ((site and (st.device.site or "") != site) or (kind and st.device.kind != kind)
+                or (status and current != status)
+                or (needle and not _matches(st, _latest(st), needle))):
+            continue
+        matching.append((st, current))
+    matching.sort(key=lambda m: (_ORDER.get(m[1], 9), m[0].device.site or "", m[0].device.name))
+    return matching
+
+
+def _row(st: DeviceState, r: Reading | None, status: str) -> dict[str, Any]:
+    """What a row of the table shows, except its poll time (which :class:`FleetRows` renders
+    apart: "5s ago" changes with every request, the rest only with a reading)."""
+    reasons, stale = _reasons(r)
+    return {"name": st.device.name, "site": st.device.site or "",
+            "location": st.device.location or "", "kind": st.device.kind,
+            "status": status, "model": (r.identity.model or "") if r else "",
+            "supplies": _supplies(r), "trays": _trays(r), "reasons": reasons, "stale": stale}
+
+
 def fleet_rows(states: list[DeviceState], *, site: str = "", kind: str = "", status: str = "",
                q: str = "", limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
     """The fleet table's rows after the filters, worst first: the first ``limit`` of them (all
     with None) and how many matched. Only the rows shown are built."""
-    needle = q.strip().casefold()
-    matching = []
-    for st in states:
-        if ((site and (st.device.site or "") != site) or (kind and st.device.kind != kind)
-                or (status and st.status != status)
-                or (needle and not _matches(st, _latest(st), needle))):
-            continue
-        matching.append(st)
-    matching.sort(key=lambda s: (_ORDER.get(s.status, 9), s.device.site or "", s.device.name))
+    matching = _select(with_status(states), site, kind, status, q)
     rows = []
-    for st in matching if limit is None else matching[:limit]:
+    for st, current in matching if limit is None else matching[:limit]:
         r = _latest(st)
-        reasons, stale = _reasons(r)
-        rows.append({"name": st.device.name, "site": st.device.site or "",
-                     "location": st.device.location or "", "kind": st.device.kind,
-                     "status": st.status, "model": (r.identity.model or "") if r else "",
-                     "supplies": _supplies(r), "trays": _trays(r), "reasons": reasons,
-                     "stale": stale, "time": r.time if r else None})
+        rows.append({**_row(st, r, current), "time": r.time if r else None})
     return rows, len(matching)
 
 
+class Shown(NamedTuple):
+    """A row of the page: its cells as HTML (the ``fleet_row`` macro's output) and its poll time."""
+
+    cells: Markup
+    time: float | None
+
+
+@dataclass(slots=True)
+class _Cached:
+    reading: Reading | None  # held, so its identity cannot be reused while cached
+    device: DeviceConfig
+    row: dict[str, Any]
+    cells: Markup
+
+
+class FleetRows:
+    """The fleet table's rows, each rendered once per change instead of once per request.
+
+    A row is rendered by the ``fleet_row`` macro of ``macros.html`` (autoescaped like any
+    template) and kept under the device's name with what it was rendered from. It is reused
+    while the device's latest reading is the same object and its config and status are the
+    same; when a new reading arrives, its row data is built again and compared with the kept
+    one, and only a row that reads differently is rendered again (a poll that changes nothing
+    but the time costs the data, not the rendering). The poll time ("5s ago") is never kept: the
+    page renders it per request. Only rows shown are looked up; rows of devices no longer in
+    the state cache are dropped when the cache outgrows it.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, _Cached] = {}
+        self.rendered = 0  # rows rendered since start (tests, bench)
+
+    def shown(self, states: list[tuple[DeviceState, str]],
+              render: Callable[[dict[str, Any]], Markup], *, site: str = "", kind: str = "",
+              status: str = "", q: str = "", limit: int | None = None,
+              ) -> tuple[list[Shown], int]:
+        """As :func:`fleet_rows`, but from the states with their status (:func:`with_status`)
+        and each row as :class:`Shown`; ``render`` turns row data into its cells (the macro)."""
+        matching = _select(states, site, kind, status, q)
+        out = []
+        for st, current in matching if limit is None else matching[:limit]:
+            r = _latest(st)
+            kept = self._rows.get(st.device.name)
+            if (kept is None or kept.reading is not r or kept.device is not st.device
+                    or kept.row["status"] != current):
+                row = _row(st, r, current)
+                if kept is None or kept.row != row:
+                    kept = self._rows[st.device.name] = _Cached(r, st.device, row, render(row))
+                    self.rendered += 1
+                else:
+                    kept.reading, kept.device = r, st.device
+            out.append(Shown(kept.cells, r.time if r else None))
+        if len(self._rows) > len(states):
+            names = {st.device.name for st, _ in states}
+            self._rows = {n: c for n, c in self._rows.items() if n in names}
+        return out, len(matching)
+
+
+# the fleet page's kept rows; set by add_routes (fleet_page is their one user)
+FLEET_ROWS: Final = web.AppKey("fleet_rows", FleetRows)
+
+
 async def fleet_page(request: web.Request) -> web.StreamResponse:
-    states = request.app[STATE].all()
+    states = with_status(request.app[STATE].all())
     filters = {key: request.query.get(key, "")[:200] for key in ("site", "kind", "status", "q")}
     # (``refresh`` is read by the page's live updates, collector.web.templating)
     # worst first, so the first PAGE_ROWS are what needs a technician; ?limit=all for the rest
     limit = None if request.query.get("limit") == "all" else PAGE_ROWS
-    shown, matching = fleet_rows(states, **filters, limit=limit)
-    counts: dict[str, int] = {}
-    for st in states:
-        counts[st.status] = counts.get(st.status, 0) + 1
+    macros = aiohttp_jinja2.get_env(request.app).get_template("macros.html").module
+    row_macro: Callable[[dict[str, Any]], Markup] = macros.fleet_row  # type: ignore[attr-defined]
+    shown, matching = request.app[FLEET_ROWS].shown(states, row_macro, **filters, limit=limit)
+    counts = Counter(status for _, status in states)
     return render("fleet.html", request, {
         "title": "Fleet", "rows": shown, "matching": matching, "filters": filters,
         "total": len(states), "all_url": request.rel_url.update_query(limit="all"),
         "counts": sorted(counts.items(), key=lambda kv: _ORDER.get(kv[0], 9)),
-        "sites": sorted({st.device.site for st in states if st.device.site}),
-        "kinds": sorted({st.device.kind for st in states}), "statuses": STATUSES})
+        "sites": sorted({st.device.site for st, _ in states if st.device.site}),
+        "kinds": sorted({st.device.kind for st, _ in states}), "statuses": STATUSES})
 
 
 async def device_page(request: web.Request) -> web.StreamResponse:
@@ -208,6 +293,7 @@ async def health_api(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[FLEET_ROWS] = FleetRows()
     app.router.add_get("/", fleet_page)
     app.router.add_get("/devices/{name}", device_page)
     app.router.add_get("/api/v1/devices", devices_api)
