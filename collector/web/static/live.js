@@ -2,7 +2,7 @@
 // collector's server-sent events (GET /api/v1/events: a device or a ticket changed); on one it
 // fetches this same page and swaps in the elements marked data-live (by id), leaving forms, and
 // what is typed in them, alone. Fetches are debounced: a burst of events is one fetch.
-// While the stream is up the page also refreshes slowly (data-refresh x 8 seconds: levels that
+// While the stream is up the page also refreshes slowly (data-refresh x 4 seconds: levels that
 // drift without changing state); without it (no EventSource, the stream refused or failing
 // FAILURES times in a row) it refreshes every data-refresh seconds, as before, and tries the
 // stream again later. A hidden tab closes its stream (browsers allow only a few connections per
@@ -11,7 +11,7 @@
 
 const FAILURES = 3;  // errors in a row without an open stream before the timed refresh
 const DEBOUNCE_MS = 300;
-const SLOW = 8;  // while the stream is up, refresh every data-refresh x SLOW seconds anyway
+const SLOW = 4;  // while the stream is up, refresh every data-refresh x SLOW seconds anyway
 const RETRY_LATER_MS = 5 * 60 * 1000;
 
 const live = {ids: [], seconds: 0, url: "", since: "", source: null, failures: 0,
