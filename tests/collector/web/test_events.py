@@ -234,15 +234,17 @@ async def test_only_changes_are_sent_and_coalesced(start: Starter) -> None:
             await lab.feed(reading("p1", problems=(f"Black Toner low ({percent}%)",),
                                    status="warning"))
         assert [e for e in await _drain(events, 1.6) if e.kind == "device"] == []
-        # a device flapping ten times within half a second: one event, its last state
+        # a device flapping ten times within about half a second: one event per second at
+        # most (one, unless the machine is slow), the last one with its last state
         t0 = time.monotonic()
         for n in range(10):
             await lab.feed(reading("p2", status="critical" if n % 2 else "ok",
                                    faults=("jammed",) if n % 2 else ()))
             await asyncio.sleep(0.05)
+        took = time.monotonic() - t0
         burst = [e for e in await _drain(events, 2.5) if e.kind == "device"]
-        assert [e.data for e in burst] == [{"device": "p2", "status": "critical"}], burst
-        assert time.monotonic() - t0 < 4
+        assert 1 <= len(burst) <= int(took / lab.hub.coalesce) + 1, (took, burst)
+        assert burst[-1].data == {"device": "p2", "status": "critical"}, burst
 
 
 async def test_last_event_id_replays_what_was_missed_or_asks_for_a_resync(start: Starter
