@@ -337,6 +337,10 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         stream.ended = stream.ended or "too slow"
     except ConnectionError:  # the client went away (or was cut by Stream.end)
         stream.ended = stream.ended or "disconnected"
+    except Exception:  # a bug: after prepare() no error answer can be sent, so end the stream
+        if not response.prepared:
+            raise
+        log.exception("live events: stream failed")
     finally:
         hub.release(stream)
     return response
@@ -371,7 +375,13 @@ async def _pump(request: web.Request, hub: EventHub, stream: Stream,
             now = loop.time()
             if now >= recheck + hub.recheck:
                 recheck = now
-                if not await _still_allowed(request, who):
+                try:
+                    still = await _still_allowed(request, who)
+                except Exception:  # the account store failing: the reconnect asks again
+                    log.warning("live events: cannot re-check the caller", exc_info=True)
+                    stream.end("cannot check the session")
+                    continue
+                if not still:
                     hub.stats.ended_auth += 1
                     stream.end("session ended")
                     continue
