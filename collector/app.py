@@ -60,7 +60,7 @@ from collector.tickets import pages as ticket_pages
 from collector.tickets.store import TicketStore
 from collector.uptime.store import DB_NAME as UPTIME_DB
 from collector.uptime.store import UptimeStore
-from collector.web import assets, fleet, login, templating, uptime
+from collector.web import assets, events, fleet, login, templating, uptime
 from collector.web import supplies as supplies_pages
 from collector.web.errors import api_json_errors, quiet_bad_requests
 from collector.web.middleware import request_guard
@@ -262,6 +262,7 @@ def build_app(config: Config, auth: AuthSettings | None = None, *,
     app.cleanup_ctx.append(_uptime_ctx)
     app.cleanup_ctx.append(_supplies_ctx)
     ingest_api.setup(app, ingest or config.agents)  # after tickets: the engine is a sink
+    events.setup(app, max_streams=config.collector.max_event_streams)  # its sink goes last
     app.cleanup_ctx.append(_scheduler_ctx)
     tickets_api.add_routes(app)
     fleet.add_routes(app)

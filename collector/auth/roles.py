@@ -73,6 +73,7 @@ ROUTES: Final[dict[tuple[str, str], Permission]] = {
     ("GET", "/api/v1/agents"): "read",
     ("GET", "/api/v1/agents/{agent}"): "read",
     ("POST", "/api/v1/agents/{agent}/revoke"): "agents.manage",
+    ("GET", "/api/v1/events"): "read",  # live updates (collector/web/events.py)
     ("GET", "/api/v1/whoami"): "self",
     ("GET", "/api/v1/users"): "users.manage",
 }

@@ -690,6 +690,9 @@ class CollectorSettings:
         lambda names: tuple(n.strip().lower() for n in names))] = Field(
         default=(), description="names besides the listen address that a state-changing "
         "request's Host/Origin may carry (docs/api.md)")
+    max_event_streams: Int = Field(
+        default=50, ge=1, le=10_000, description="most live-update streams (GET /api/v1/events) "
+        "open at once; beyond it pages fall back to timed refreshes (docs/web.md)")
 
     @model_validator(mode="before")
     @classmethod

@@ -71,7 +71,7 @@ CASES = [
         """, "devices[0].hots", "unknown key; did you mean 'host'?"),
     ("unknown key, no close match", "collector:\n  colour: red  #<\n", "collector.colour",
      "unknown key; expected one of: listen, state_dir, max_concurrency, jitter, sleep_grace, "
-     "api_token, allowed_hosts"),
+     "api_token, allowed_hosts, max_event_streams"),
     ("duplicate key", "collector:\n  jitter: 0.5\n  jitter: 0.2  #<\n", "collector.jitter",
      "duplicate key (first at line 2)"),
     ("wrong type: text for a number", "collector:\n  max_concurrency: lots  #<\n",
@@ -937,7 +937,7 @@ def test_block_style_errors_point_at_the_value_or_the_key(tmp_path: Path) -> Non
     assert [str(e) for e in err.errors] == [
         f"{file}:4: devices[0].host: '10.0.0.300' is not a valid IP address",
         f"{file}:6: collector.colour: unknown key; expected one of: listen, state_dir, "
-        "max_concurrency, jitter, sleep_grace, api_token, allowed_hosts",
+        "max_concurrency, jitter, sleep_grace, api_token, allowed_hosts, max_event_streams",
         f"{file}:9: snmp_profiles.bad name: profile name 'bad name' may only use letters, "
         "digits, '.', '_' and '-' (start with a letter or digit; at most 128)",
     ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Dialog, Page, expect
+from playwright.async_api import Dialog, Page, Route, expect
 
 from collector.app import build_app
 from collector.auth import DB_NAME, AuthSettings
@@ -247,3 +247,62 @@ async def test_a_cross_site_page_cannot_change_anything(lab: Lab, chromium_page:
     body = await after.json()
     assert body["ticket"]["state"] == "open"
     assert [e["kind"] for e in body["events"]] == ["opened"]
+
+
+async def test_pages_follow_the_event_stream_and_keep_what_is_typed(
+        lab: Lab, chromium_page: Page) -> None:  # noqa: F811
+    """With ?refresh=300 no timed refresh runs during the test (and the slow one while the
+    stream is up is 4 x that): the fleet page and the tickets page, open side by side, show a
+    new jam and its ticket by the server-sent events alone, and the half-typed search stays."""
+    fleet_page = chromium_page
+    problems = watch_console(fleet_page)
+    await log_in(fleet_page, lab.url)
+    await reload_until(fleet_page, "tr.device[data-device=br-01][data-status=ok]")
+    tickets_page = await fleet_page.context.new_page()
+    problems += watch_console(tickets_page)
+    await tickets_page.goto(f"{lab.url}/tickets?refresh=300")
+    await fleet_page.goto(f"{lab.url}/?refresh=300")
+    for page in (fleet_page, tickets_page):
+        await page.wait_for_function("document.body.dataset.live === 'events'")
+    await fleet_page.fill("input[name=q]", "typed, never sent")
+    started = time.monotonic()
+    lab.fleet.get("br-01").forced_faults = {"jammed"}
+    lab.fleet.write()
+    await fleet_page.wait_for_selector("tr.device[data-device=br-01][data-status=critical]",
+                                       timeout=20_000)
+    assert time.monotonic() - started < 20
+    assert await fleet_page.input_value("input[name=q]") == "typed, never sent"
+    await screenshot(fleet_page, "09-fleet-by-events")
+    # the ticket opens after the debounce (2 polls): another event, another swap
+    await tickets_page.locator("#ticket-lists tr.ticket", has_text="br-01").first.wait_for(
+        timeout=20_000)
+    await screenshot(tickets_page, "10-tickets-by-events")
+    assert await tickets_page.evaluate("document.body.dataset.live") == "events"
+    await tickets_page.close()
+    assert problems == []
+
+
+async def test_without_the_stream_pages_refresh_on_their_timer(
+        lab: Lab, chromium_page: Page) -> None:  # noqa: F811
+    """EventSource refused (here by the browser's network layer answering 503): the fleet page
+    falls back to its timed refresh and still shows the fault, typed text kept."""
+    page = chromium_page
+    await log_in(page, lab.url)
+    refused: list[str] = []
+
+    async def refuse(route: Route) -> None:
+        refused.append(route.request.url)
+        await route.fulfill(status=503, content_type="application/json",
+                            body='{"error": "refused by the test"}')
+
+    await page.route("**/api/v1/events*", refuse)
+    await reload_until(page, "tr.device[data-device=br-02][data-status=ok]")
+    await page.goto(f"{lab.url}/?refresh=2")
+    await page.wait_for_function("document.body.dataset.live === 'timed'")
+    await page.fill("input[name=q]", "still here")
+    lab.fleet.get("br-02").forced_faults = {"jammed"}
+    lab.fleet.write()
+    await page.wait_for_selector("tr.device[data-device=br-02][data-status=critical]",
+                                 timeout=30_000)
+    assert await page.input_value("input[name=q]") == "still here"
+    assert refused
