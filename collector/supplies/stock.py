@@ -149,8 +149,7 @@ class StockStore:
         if set_to is not None and set_to < 0:
             raise StockError(f"{part}: a quantity cannot be negative ({set_to})")
         at = time.time() if at is None else at
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        with sqlite.transaction(self._conn):
             before = self.get_sync(part)
             after = set_to if set_to is not None else max(0, before + (delta or 0))
             self._conn.execute(
@@ -163,10 +162,6 @@ class StockStore:
             self._conn.execute(
                 "INSERT INTO stock_events (part, at, delta, after, by, reason) "
                 "VALUES (?, ?, ?, ?, ?, ?)", (part, at, after - before, after, by, note))
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
         return after
 
     def remove_part_sync(self, part: str, *, by: str = "fleetwatch") -> bool:

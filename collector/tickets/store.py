@@ -339,16 +339,11 @@ class TicketStore:
             raise StoreError(f"{path}: ticket database has schema version {version}, this "
                              f"Fleetwatch knows up to {SCHEMA_VERSION}: upgrade Fleetwatch")
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with sqlite.transaction(conn):
                 for statement in MIGRATIONS[target - 1].split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={target}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
     async def close(self) -> None:
         if self._closed:
