@@ -216,20 +216,14 @@ async def test_a_cross_site_page_cannot_change_anything(lab: Lab, chromium_page:
         return web.Response(text=EVIL.format(base=lab.url, id=ticket), content_type="text/html")
 
     evil.router.add_get("/", attack)
-    runner = web.AppRunner(evil)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with serving(evil) as evil_url:
         async with page.expect_navigation():
-            await page.goto(f"http://127.0.0.1:{port}/")
+            await page.goto(f"{evil_url}/")
         # the form's answer: 403, from the request gate (a cross-site Sec-Fetch-Site) before
         # the accounts middleware would have refused the missing CSRF token
         answer = await page.inner_text("body")
         assert "cross-site request refused" in answer or "CSRF" in answer, answer
         await screenshot(page, "08-cross-site-refused")
-    finally:
-        await runner.cleanup()
     after = await api.get(f"{lab.url}/api/v1/tickets/{ticket}")
     body = await after.json()
     assert body["ticket"]["state"] == "open"
