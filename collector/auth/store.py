@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import hmac
@@ -23,7 +22,6 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, ParamSpec, TypeVar
@@ -32,6 +30,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from collector.auth.roles import ROLES, Role
+from collector.storage import sqlite
+from collector.storage.sqlite import Worker
 from probes.errors import FleetwatchError
 
 P = ParamSpec("P")
@@ -159,26 +159,19 @@ class Accounts:
     @classmethod
     def open(cls, path: Path) -> Accounts:
         """Open (creating) the database. Raises AccountError when the file is not usable."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        def setup(conn: sqlite3.Connection) -> None:
+            sqlite.use_wal(conn, foreign_keys=True)
+            version = sqlite.schema_version(conn)
             if version > SCHEMA_VERSION:
                 raise AccountError(f"{path}: accounts database has schema version {version}, "
                                    f"this Fleetwatch knows up to {SCHEMA_VERSION}: upgrade")
             if version == 0:
                 conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA};PRAGMA user_version="
                                    f"{SCHEMA_VERSION};COMMIT;")
-        except sqlite3.DatabaseError as err:
-            conn.close()
-            raise AccountError(f"{path}: cannot use accounts database: {err}") from err
-        except BaseException:
-            conn.close()
-            raise
+
+        conn = sqlite.open_db(
+            path, setup, timeout=10, rows=True, mkdir=True,
+            error=lambda err: AccountError(f"{path}: cannot use accounts database: {err}"))
         path.chmod(0o600)  # password hashes and token digests: the service's eyes only
         return cls(conn, path)
 
@@ -336,32 +329,24 @@ class AccountStore:
     """:class:`Accounts` for the event loop: every call runs on one worker thread (argon2 takes
     tens of milliseconds of CPU and must not stall the loop). ``await AccountStore.open(path)``."""
 
-    def __init__(self, accounts: Accounts, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, accounts: Accounts, worker: Worker) -> None:
         self.accounts = accounts
-        self._executor = executor
+        self._worker = worker
 
     @classmethod
     async def open(cls, path: Path) -> AccountStore:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accounts-db")
-        try:
-            accounts = await asyncio.get_running_loop().run_in_executor(
-                executor, Accounts.open, path)
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        return cls(accounts, executor)
+        worker, accounts = await Worker.start("accounts-db", functools.partial(Accounts.open,
+                                                                               path))
+        return cls(accounts, worker)
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args,
-                                                                                 **kwargs))
+            return await self._worker.run(fn, *args, **kwargs)
         except sqlite3.Error as err:
             raise AccountError(f"{self.accounts.path}: {err}") from err
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self.accounts.close)
-        self._executor.shutdown(wait=True)
+        await self._worker.close(self.accounts.close)
 
     async def verify_password(self, name: str, password: str) -> User | None:
         return await self._run(self.accounts.verify_password, name, password)

@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import urllib.parse
-from pathlib import Path
 from typing import Any
 
-from collector.cli.tickets import DEFAULT_URL, Client, _token, _when
+from collector.cli.remote import remote_options
+from collector.cli.tickets import Client, _token, _when
 from probes.errors import FleetwatchError
 
 
 def register(sub: Any) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=os.environ.get("FLEETWATCH_URL", DEFAULT_URL),
-                        help="collector base URL (default $FLEETWATCH_URL or %(default)s)")
-    common.add_argument("--token-file", type=Path,
-                        help="file holding the API token (default $FLEETWATCH_API_TOKEN)")
-    common.add_argument("--json", action="store_true", help="print the API's JSON")
-    common.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    common = remote_options()
     p = sub.add_parser("agents", help="list and revoke the workstation agents of a running "
                        "collector", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

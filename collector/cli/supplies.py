@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from collector.cli.tickets import DEFAULT_URL, Client
-from collector.config import load_config
+from collector.cli.remote import DEFAULT_URL
+from collector.cli.statedir import state_dir
+from collector.cli.tickets import Client
 from collector.supplies.report import FORECAST_COLUMNS, PAGE_COLUMNS, to_csv
 from collector.supplies.stock import DB_NAME, StockError, StockStore
 
@@ -54,16 +55,12 @@ def register(sub: Any) -> None:
     g.set_defaults(handler=run_pages)
 
 
-def _state_dir(args: argparse.Namespace) -> Path:
-    if args.state_dir is not None:
-        return Path(args.state_dir)
-    if args.config is not None:
-        return load_config(args.config).collector.state_dir
+def _no_state_dir() -> Path:
     raise StockError("give --config FILE or --state-dir DIR")
 
 
 def run_stock(args: argparse.Namespace) -> int:
-    store = StockStore.open_sync(_state_dir(args) / DB_NAME)
+    store = StockStore.open_sync(state_dir(args, _no_state_dir) / DB_NAME)
     try:
         if args.stock_action == "list":
             items = store.items_sync()

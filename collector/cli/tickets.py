@@ -19,14 +19,12 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 from typing import Any
 
+from collector.cli.remote import remote_options
 from probes.errors import FleetwatchError
 from probes.safetext import json_safe
 from probes.safetext import terminal_safe as _s
-
-DEFAULT_URL = "http://127.0.0.1:8730"
 
 
 class TicketsCliError(FleetwatchError):
@@ -34,15 +32,7 @@ class TicketsCliError(FleetwatchError):
 
 
 def register(sub: Any) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=os.environ.get("FLEETWATCH_URL", DEFAULT_URL),
-                        help="collector base URL (default $FLEETWATCH_URL or %(default)s)")
-    common.add_argument("--token-file", type=Path,
-                        help="file holding the API token (default $FLEETWATCH_API_TOKEN)")
-    common.add_argument("--by", default=os.environ.get("USER") or "cli",
-                        help="who is acting (default $USER)")
-    common.add_argument("--json", action="store_true", help="print the API's JSON")
-    common.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    common = remote_options(by=True)
 
     p = sub.add_parser("tickets", help="list and work tickets of a running collector",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
-from collector.cli.tickets import DEFAULT_URL, Client
+from collector.cli.remote import add_collector_address
+from collector.cli.tickets import Client
 from collector.cli.tickets import _token as api_token
 from collector.uptime.report import devices_csv, incidents_csv
 from probes.safetext import json_safe
@@ -27,10 +26,7 @@ from probes.safetext import terminal_safe as _s
 def register(sub: Any) -> None:
     p = sub.add_parser("uptime", help="availability per device and site, and downtime incidents",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--url", default=os.environ.get("FLEETWATCH_URL", DEFAULT_URL),
-                   help="collector base URL (default $FLEETWATCH_URL or %(default)s)")
-    p.add_argument("--token-file", type=Path,
-                   help="file holding the API token (default $FLEETWATCH_API_TOKEN)")
+    add_collector_address(p)
     p.add_argument("--window", default="7d", help="24h, 7d, 30d, 90d, or N h / N d (default 7d)")
     p.add_argument("--site", help="only this site's devices")
     p.add_argument("--incidents", action="store_true", help="list the downtime incidents")

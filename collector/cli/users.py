@@ -24,7 +24,7 @@ from typing import Any
 from collector.auth import DB_NAME
 from collector.auth.roles import ROLES
 from collector.auth.store import AccountError, Accounts
-from collector.config import load_config
+from collector.cli.statedir import state_dir
 
 DEFAULT_STATE_DIR = Path("/var/lib/fleetwatch")
 
@@ -70,11 +70,7 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def state_dir(args: argparse.Namespace) -> Path:
-    if args.state_dir is not None:
-        return Path(args.state_dir)
-    if args.config is not None:
-        return load_config(args.config).collector.state_dir
+def default_state_dir() -> Path:
     return Path(os.environ.get("FLEETWATCH_STATE_DIR") or DEFAULT_STATE_DIR)
 
 
@@ -97,7 +93,7 @@ def _when(t: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = state_dir(args) / DB_NAME
+    path = state_dir(args, default_state_dir) / DB_NAME
     listing = args.action == "list" or (args.action == "token" and args.token_action == "list")
     if listing and not path.exists():
         print("no accounts yet (make the first with: fleetwatch users add NAME --role admin)")

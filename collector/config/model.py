@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, NamedTuple
@@ -137,6 +137,16 @@ def _written(data: Any) -> dict[str, Any]:
 
 def _fields_of(cls: Any) -> set[str]:
     return {f.alias or name for name, f in cls.__pydantic_fields__.items()}
+
+
+def _both_or_neither(keys: Iterable[str], first: str = "username", second: str = "password"
+                     ) -> list[InitErrorDetails]:
+    """An error on the missing key when only one of ``first`` and ``second`` is written."""
+    written = set(keys)
+    if (first in written) == (second in written):
+        return []
+    missing = second if first in written else first
+    return [detail((missing,), f"{first} and {second} go together: give both or neither")]
 
 
 def _checked(title: str, data: Any, handler: ValidatorFunctionWrapHandler,
@@ -764,10 +774,8 @@ class StorageConfig:
             if backend == "influxdb_v2":
                 found += [detail((k,), "is required for backend influxdb_v2")
                           for k in ("org", "bucket", "token") if k not in keys]
-            if backend == "influxdb_v1" and ("username" in keys) != ("password" in keys):
-                missing = "password" if "username" in keys else "username"
-                found.append(detail((missing,), "username and password go together: give both "
-                                    "or neither"))
+            if backend == "influxdb_v1":
+                found += _both_or_neither(keys)
             if backend == "influxdb_v1" and "token" in keys and (
                     "username" in keys or "password" in keys):
                 found.append(detail(("token",), "give either token or username and password, "
@@ -843,12 +851,7 @@ class EmailConfig:
                info: ValidationInfo) -> Any:
         if not from_yaml(info):
             return handler(data)
-        keys = _written(data)
-        found: list[InitErrorDetails] = []
-        if ("username" in keys) != ("password" in keys):
-            missing = "password" if "username" in keys else "username"
-            found.append(detail((missing,), "username and password go together: give both or "
-                                "neither"))
+        found = _both_or_neither(_written(data))
         return _checked("EmailConfig", data, handler, found)
 
 

@@ -17,9 +17,10 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import urlsplit
 
 from collector.app import STOP_SIGNALS, build_app, listen_sockets, serving, stop_event
@@ -78,7 +79,10 @@ def run_demo(config_path: str | Path, minutes: float = 0, log_level: str = "WARN
         if proc:
             proc.die_with_parent = True
     try:
-        with _stop_signals_interrupt():  # until the event loop takes them over
+        # SIGTERM and SIGHUP act as Ctrl-C (KeyboardInterrupt) while the services start, so
+        # that the ``finally`` below stops what has started; inside ``asyncio.run`` the loop's
+        # handlers of :func:`stop_event` take over.
+        with _stop_signals(_interrupt):
             if influxd:
                 print(f"starting InfluxDB on {config.storage.url} ...", flush=True)
                 influxd.start()
@@ -90,7 +94,7 @@ def run_demo(config_path: str | Path, minutes: float = 0, log_level: str = "WARN
     finally:
         for sock in socks:
             sock.close()
-        with _stop_signals_ignored():  # a second SIGTERM/SIGHUP must not cut the stopping short
+        with _stop_signals(signal.SIG_IGN):  # a second SIGTERM/SIGHUP must not cut the stopping short
             agent.stop()
             sim_proc.stop()
             if influxd:
@@ -136,28 +140,16 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
-def _stop_signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP act as Ctrl-C (KeyboardInterrupt) while the services start, so that
-    the ``finally`` of :func:`run_demo` stops what has started. (Inside ``asyncio.run`` the
-    loop's handlers of :func:`stop_event` take over.)"""
-    previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS
+def _stop_signals(handler: Callable[[int, FrameType | None], Any] | int) -> Iterator[None]:
+    """SIGTERM and SIGHUP go to ``handler`` (a function or ``signal.SIG_IGN``) inside the
+    block; their previous handlers come back after it. SIGINT keeps Python's own."""
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS
                 if sig != signal.SIGINT}
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _stop_signals_ignored() -> Iterator[None]:
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS
-                if sig != signal.SIGINT}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 async def _serve(config: Config, socks: Sequence[socket.socket], fleet: SimFleet,

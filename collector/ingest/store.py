@@ -15,17 +15,17 @@ Contracts:
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from collector.storage import sqlite
+from collector.storage.sqlite import Worker
 from probes.errors import FleetwatchError
 
 P = ParamSpec("P")
@@ -98,53 +98,37 @@ _COLS = ("id, hostname, enrolled_at, enrolled_from, revoked_at, last_seen, last_
 
 
 class AgentStore:
-    def __init__(self, conn: sqlite3.Connection, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, conn: sqlite3.Connection, worker: Worker) -> None:
         self._conn = conn
-        self._pool = pool
+        self._worker = worker
         self._pending: list[tuple[str, Sequence[tuple[int, float]], float,
                                   asyncio.Future[list[int]]]] = []
         self._committer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> AgentStore:
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agents-db")
+        def setup(conn: sqlite3.Connection) -> None:
+            version = sqlite.schema_version(conn)
+            if version > SCHEMA_VERSION:
+                raise AgentStoreError(f"{path}: made by a newer Fleetwatch (schema "
+                                      f"{version}); refusing to guess")
+            sqlite.use_wal(conn)
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
         def connect() -> sqlite3.Connection:
-            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise AgentStoreError(f"{path}: made by a newer Fleetwatch (schema "
-                                          f"{version}); refusing to guess")
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.executescript(_SCHEMA)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            except sqlite3.DatabaseError as err:
-                conn.close()
-                raise AgentStoreError(f"{path}: {err}") from err
-            except AgentStoreError:
-                conn.close()
-                raise
-            return conn
+            return sqlite.open_db(path, setup, error=lambda err: AgentStoreError(f"{path}: {err}"))
 
-        loop = asyncio.get_running_loop()
-        try:
-            conn = await loop.run_in_executor(pool, connect)
-        except BaseException:
-            pool.shutdown(wait=False)
-            raise
-        return cls(conn, pool)
+        worker, conn = await Worker.start("agents-db", connect)
+        return cls(conn, worker)
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        return await self._worker.run(fn, *args, **kwargs)
 
     async def close(self) -> None:
         if self._committer is not None:
             await self._committer
-        await self._run(self._conn.close)
-        self._pool.shutdown(wait=True)
+        await self._worker.close(self._conn.close)
 
     # --- agents ------------------------------------------------------------------------------
     async def enroll(self, hostname: str, source: str | None, now: float | None = None
@@ -228,10 +212,8 @@ class AgentStore:
 
     def _accept_many(self, work: list[tuple[str, Sequence[tuple[int, float]], float]]
                      ) -> list[list[int]]:
-        c = self._conn
         out: list[list[int]] = []
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with sqlite.transaction(self._conn) as c:
             for agent_id, reports, at in work:
                 new: list[int] = []
                 for seq, t in reports:
@@ -244,10 +226,6 @@ class AgentStore:
                           "WHERE id = ?", (at, len(new), len(reports) - len(new),
                                            max((s for s, _ in reports), default=0), agent_id))
                 out.append(new)
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
         return out
 
     async def seqs(self, agent_id: str) -> list[int]:

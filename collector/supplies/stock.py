@@ -11,14 +11,16 @@ raises :class:`StockError` (the API answers 400, the CLI prints one line).
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
 
+from collector.storage import sqlite
+from collector.storage.sqlite import Worker
 from probes.errors import FleetwatchError
 
 DB_NAME: Final = "supplies.sqlite3"
@@ -97,39 +99,39 @@ class StockStore:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
-        self._executor: ThreadPoolExecutor | None = None
+        self._worker: Worker | None = None
 
     @classmethod
     def open_sync(cls, path: Path) -> StockStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                   timeout=10)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+        def setup(conn: sqlite3.Connection) -> None:
+            sqlite.use_wal(conn)
             conn.executescript(SCHEMA)
+
+        try:
+            conn = sqlite.open_db(path, setup, timeout=10, mkdir=True)
         except sqlite3.DatabaseError as err:
             raise StockError(f"{path}: cannot use stock database: {err}") from err
         return cls(conn, path)
 
     @classmethod
     async def open(cls, path: Path) -> StockStore:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stock-db")
-        store = await asyncio.get_running_loop().run_in_executor(executor, cls.open_sync, path)
-        store._executor = executor
+        worker, store = await Worker.start("stock-db", functools.partial(cls.open_sync, path))
+        store._worker = worker
         return store
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        if self._worker is None:  # opened with open_sync: a thread of the default pool
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return await self._worker.run(fn, *args, **kwargs)
 
     def close_sync(self) -> None:
         self._conn.close()
 
     async def close(self) -> None:
-        await self._run(self._conn.close)
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        if self._worker is None:
+            await self._run(self._conn.close)
+        else:
+            await self._worker.close(self._conn.close)
 
     # --- sync API (one transaction each) -------------------------------------------------------
     def items_sync(self) -> list[StockItem]:
@@ -147,8 +149,7 @@ class StockStore:
         if set_to is not None and set_to < 0:
             raise StockError(f"{part}: a quantity cannot be negative ({set_to})")
         at = time.time() if at is None else at
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        with sqlite.transaction(self._conn):
             before = self.get_sync(part)
             after = set_to if set_to is not None else max(0, before + (delta or 0))
             self._conn.execute(
@@ -161,10 +162,6 @@ class StockStore:
             self._conn.execute(
                 "INSERT INTO stock_events (part, at, delta, after, by, reason) "
                 "VALUES (?, ?, ?, ?, ?, ?)", (part, at, after - before, after, by, note))
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
         return after
 
     def remove_part_sync(self, part: str, *, by: str = "fleetwatch") -> bool:

@@ -24,7 +24,6 @@ refused (DuplicateOpenTicket) when another unresolved ticket already holds the s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
@@ -32,11 +31,12 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
 
+from collector.storage import sqlite
+from collector.storage.sqlite import Worker
 from probes.errors import FleetwatchError
 
 KINDS: Final = ("fault", "reorder", "manual")
@@ -298,11 +298,11 @@ def _check_choice(value: str, allowed: Sequence[str], what: str) -> None:
 class TicketStore:
     """The queue. Open with ``await TicketStore.open(path)``; ``await close()`` when done."""
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, path: Path, *,
+    def __init__(self, conn: sqlite3.Connection, worker: Worker, path: Path, *,
                  outbox_channels: Sequence[str] = ()) -> None:
         self._conn = conn
         self._committed = False
-        self._executor = executor
+        self._worker = worker
         self.path = path
         self._closed = False
         # Every notice-worthy change (NOTICE_EVENTS) writes one outbox row per channel here.
@@ -316,72 +316,47 @@ class TicketStore:
         """Open (creating or migrating) the database at ``path``. ``outbox_channels``: the
         notification channels (``webhook``, ``email``) that get an outbox row for each notice.
         Raises StoreError."""
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tickets-db")
-        loop = asyncio.get_running_loop()
         try:
-            conn = await loop.run_in_executor(executor, cls._connect, path)
+            worker, conn = await Worker.start("tickets-db", functools.partial(cls._connect, path))
         except sqlite3.Error as err:  # e.g. the directory cannot be written
-            executor.shutdown(wait=False)
             raise StoreError(f"{path}: cannot use ticket database: {err}") from err
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        return cls(conn, executor, path, outbox_channels=outbox_channels)
+        return cls(conn, worker, path, outbox_channels=outbox_channels)
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: a commit survives a crash of the process; only a power loss may lose
-            # the last transactions, never corrupt the file.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
+        def setup(conn: sqlite3.Connection) -> None:
+            sqlite.use_wal(conn, foreign_keys=True)
             TicketStore._migrate(conn, path)
-        except sqlite3.DatabaseError as err:
-            conn.close()
-            raise StoreError(f"{path}: cannot use ticket database: {err}") from err
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+
+        return sqlite.open_db(
+            path, setup, timeout=10, rows=True, mkdir=True,
+            error=lambda err: StoreError(f"{path}: cannot use ticket database: {err}"))
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        version = sqlite.schema_version(conn)
         if version > SCHEMA_VERSION:
             raise StoreError(f"{path}: ticket database has schema version {version}, this "
                              f"Fleetwatch knows up to {SCHEMA_VERSION}: upgrade Fleetwatch")
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with sqlite.transaction(conn):
                 for statement in MIGRATIONS[target - 1].split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={target}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._conn.close)
-        self._executor.shutdown(wait=True)
+        await self._worker.close(self._conn.close)
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._closed:
             raise StoreError("ticket store is closed")
-        loop = asyncio.get_running_loop()
         self._committed = False
         try:
-            result = await loop.run_in_executor(self._executor,
-                                                functools.partial(fn, *args, **kwargs))
+            result = await self._worker.run(fn, *args, **kwargs)
         except sqlite3.Error as err:  # disk full, I/O error, locked by another process, …
             if self.stats.last_error is None:
                 log.error("ticket store %s: %s", self.path, err)

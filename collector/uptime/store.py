@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from collector.config import DeviceConfig
+from collector.storage import sqlite
+from collector.storage.sqlite import Worker
 from collector.uptime.accounting import Span
 from probes.model import Reading
 
@@ -78,10 +80,10 @@ class UptimeStats:
 class UptimeStore:
     """The span record and its reading sink."""
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, *,
+    def __init__(self, conn: sqlite3.Connection, worker: Worker, *,
                  flush_every: float = 5.0) -> None:
         self._conn = conn
-        self._executor = executor
+        self._worker = worker
         self._flush_every = flush_every
         self._current: dict[str, _Current] = {}
         self._closed: list[_Current] = []  # closed in memory, not yet written
@@ -91,26 +93,20 @@ class UptimeStore:
 
     @classmethod
     async def open(cls, path: Path, *, flush_every: float = 5.0) -> UptimeStore:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uptime-db")
-        loop = asyncio.get_running_loop()
-        try:
-            conn = await loop.run_in_executor(executor, cls._connect, path)
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        return cls(conn, executor, flush_every=flush_every)
+        worker, conn = await Worker.start("uptime-db", functools.partial(cls._connect, path))
+        return cls(conn, worker, flush_every=flush_every)
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
-        conn.execute("UPDATE spans SET open = 0 WHERE open = 1")  # closed at their last poll
-        return conn
+        def setup(conn: sqlite3.Connection) -> None:
+            sqlite.use_wal(conn)
+            conn.executescript(_SCHEMA)
+            conn.execute("UPDATE spans SET open = 0 WHERE open = 1")  # closed at their last poll
+
+        return sqlite.open_db(path, setup)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await self._worker.run(fn, *args)
 
     # --- the sink ------------------------------------------------------------------------------
     async def handle(self, reading: Reading, device: DeviceConfig) -> None:
@@ -166,22 +162,16 @@ class UptimeStore:
 
     def _write(self, rows: list[tuple[int | None, str, float, float, int, int]]) -> list[int]:
         ids: list[int] = []
-        with contextlib.closing(self._conn.cursor()) as cur:
-            cur.execute("BEGIN")
-            try:
-                for rowid, device, start, end, up, is_open in rows:
-                    if rowid is None:
-                        cur.execute('INSERT INTO spans (device, start, "end", up, open) '
-                                    "VALUES (?, ?, ?, ?, ?)", (device, start, end, up, is_open))
-                        ids.append(int(cur.lastrowid or 0))
-                    else:
-                        cur.execute('UPDATE spans SET "end" = ?, open = ? WHERE id = ?',
-                                    (end, is_open, rowid))
-                        ids.append(rowid)
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        with sqlite.transaction(self._conn, "BEGIN"), contextlib.closing(self._conn.cursor()) as cur:
+            for rowid, device, start, end, up, is_open in rows:
+                if rowid is None:
+                    cur.execute('INSERT INTO spans (device, start, "end", up, open) '
+                                "VALUES (?, ?, ?, ?, ?)", (device, start, end, up, is_open))
+                    ids.append(int(cur.lastrowid or 0))
+                else:
+                    cur.execute('UPDATE spans SET "end" = ?, open = ? WHERE id = ?',
+                                (end, is_open, rowid))
+                    ids.append(rowid)
         return ids
 
     async def _flusher(self) -> None:
@@ -198,8 +188,7 @@ class UptimeStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.flush()
-        await self._run(self._conn.close)
-        self._executor.shutdown(wait=True)
+        await self._worker.close(self._conn.close)
 
     # --- reading -------------------------------------------------------------------------------
     async def spans(self, start: float, end: float) -> dict[str, list[Span]]:

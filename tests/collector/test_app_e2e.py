@@ -24,7 +24,6 @@ from collector.config import (
     CollectorSettings,
     Config,
     DeviceConfig,
-    SnmpProfile,
     StorageConfig,
 )
 from collector.demo import Influxd, Snmpsim, free_port
@@ -32,8 +31,8 @@ from collector.demo.simfleet import SimFleet
 from collector.keys import SINKS, STATS
 from collector.storage.influx import Backoff, InfluxWriter
 from probes.model import Reading
-from probes.registry import probe_settings
-from probes.secret import Secret
+from tests import apps
+from tests.apps import printer_devices, simulated
 from tests.waiting import async_wait_until
 
 COUNT = 4
@@ -56,23 +55,13 @@ class Recorder:
 def fleet(real_service: None, tmp_path_factory: pytest.TempPathFactory,
           ) -> Iterator[tuple[SimFleet, Snmpsim]]:
     fleet = SimFleet(tmp_path_factory.mktemp("fleet"), count=COUNT, prefix="e2e")
-    fleet.write()
-    sim = Snmpsim([], live_dir=fleet.data_dir).start()
-    try:
+    with simulated(fleet) as sim:
         yield fleet, sim
-    finally:
-        sim.stop()
 
 
-def make_config(sim: Snmpsim, influxd: Influxd, db: str, state_dir: Path,
+def make_config(fleet: SimFleet, sim: Snmpsim, influxd: Influxd, db: str, state_dir: Path,
                 port: int | None = None) -> Config:
-    devices = tuple(
-        DeviceConfig(name=f"e2e-{i:02d}", host=sim.host, port=sim.port, site="HQ",
-                     snmp=SnmpProfile(name="p", community=Secret(f"e2e-{i:02d}"), timeout=0.5,
-                                      retries=0),
-                     probes=(probe_settings("snmp_printer", interval=0.5, timeout=0.4,
-                                         full_every=4),))
-        for i in range(1, COUNT + 1))
+    devices = printer_devices(fleet, sim, interval=0.5, timeout=0.4, full_every=4)
     return Config(
         path=state_dir / "test.yaml",
         collector=CollectorSettings(listen_port=port or free_port(), state_dir=state_dir,
@@ -86,9 +75,7 @@ def make_config(sim: Snmpsim, influxd: Influxd, db: str, state_dir: Path,
 async def start(config: Config, recorder: Recorder) -> web.AppRunner:
     app = build_app(config, PUBLIC_READ)
     app[SINKS].append(recorder)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", config.collector.listen_port).start()
+    runner, _ = await apps.start(app, config.collector.listen_port)
     return runner
 
 
@@ -125,9 +112,8 @@ def db() -> str:
 async def test_polls_are_stored_and_survive_an_influxdb_outage(
     fleet: tuple[SimFleet, Snmpsim], influxd: Influxd, db: str, tmp_path: Path
 ) -> None:
-    _, sim = fleet
     recorder = Recorder()
-    runner = await start(make_config(sim, influxd, db, tmp_path), recorder)
+    runner = await start(make_config(*fleet, influxd, db, tmp_path), recorder)
     writer = runner.app[STATS]["storage"]
     assert isinstance(writer, InfluxWriter)
     # Two quick tries instead of the default four over 3.5 s: the 2.5 s outage (plus the
@@ -157,8 +143,7 @@ async def test_polls_are_stored_and_survive_an_influxdb_outage(
 async def test_restart_with_a_full_spool_replays_it_exactly_once(
     fleet: tuple[SimFleet, Snmpsim], influxd: Influxd, db: str, tmp_path: Path
 ) -> None:
-    _, sim = fleet
-    config = make_config(sim, influxd, db, tmp_path)
+    config = make_config(*fleet, influxd, db, tmp_path)
     first = Recorder()
     await asyncio.to_thread(influxd.kill, signal.SIGKILL)
     try:

@@ -30,6 +30,7 @@ from collector.demo import free_port
 from collector.keys import STORE
 from collector.tickets.store import NewTicket, TicketQuery
 from probes.secret import Secret
+from tests.apps import serving
 from tests.browser import screenshot
 
 
@@ -84,15 +85,10 @@ async def collector(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIter
         return response
 
     app.middlewares.insert(0, record)  # outermost: sees what the gate answered
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await app[STORE].create(NewTicket(kind="manual", title="printer 3 streaks", device="p1"),
-                            by="alice", at=1.0)
-    try:
+    async with serving(app, port):
+        await app[STORE].create(NewTicket(kind="manual", title="printer 3 streaks", device="p1"),
+                                by="alice", at=1.0)
         yield served
-    finally:
-        await runner.cleanup()
 
 
 _ATTACK = """<!doctype html><title>cute cats</title><h1>cute cats</h1>
@@ -158,14 +154,8 @@ async def foreign(collector: Collector) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url + "/"
 
 
 async def test_a_foreign_page_cannot_write(collector: Collector, foreign: str,

@@ -21,28 +21,24 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from collector.app import build_app
 from collector.config import (
     CollectorSettings,
     Config,
-    DeviceConfig,
-    SnmpProfile,
     StorageConfig,
 )
 from collector.demo import Influxd, Snmpsim, free_port
 from collector.demo.simfleet import SimFleet
 from collector.keys import STATS
 from collector.storage.influx import InfluxWriter
-from probes.registry import probe_settings
 from probes.secret import Secret
+from tests.apps import Webhook, printer_devices, simulated, start, webhook
 
 COUNT = 4
 
@@ -54,44 +50,14 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimFleet, Snmpsim]]:
     fleet = SimFleet(tmp_path_factory.mktemp("fleet"), count=COUNT, prefix="dur")
-    fleet.write()
-    sim = Snmpsim([], live_dir=fleet.data_dir).start()
-    try:
+    with simulated(fleet) as sim:
         yield fleet, sim
-    finally:
-        sim.stop()
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver: records every notice it answered 200 to (duplicates included)."""
-
-    url: str = ""
-    received: list[dict[str, Any]] = field(default_factory=list)
-    delay: float = 0.0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        self.received.append(body)
-        return web.json_response({})
 
 
 @pytest.fixture()
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", r.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    r.url = f"http://127.0.0.1:{port}/hook"
-    try:
+async def receiver() -> AsyncIterator[Webhook]:
+    async with webhook() as r:
         yield r
-    finally:
-        await runner.cleanup()
 
 
 class Collector:
@@ -209,7 +175,7 @@ async def drain_and_stop(session: aiohttp.ClientSession, c: Collector) -> dict[s
 
 
 async def test_sigkill_under_load_loses_and_duplicates_nothing(
-        fleet: tuple[SimFleet, Snmpsim], influxd: Influxd, receiver: Receiver,
+        fleet: tuple[SimFleet, Snmpsim], influxd: Influxd, receiver: Webhook,
         tmp_path: Path) -> None:
     _, sim = fleet
     db = f"dur_{uuid.uuid4().hex[:8]}"
@@ -263,7 +229,7 @@ async def test_sigkill_under_load_loses_and_duplicates_nothing(
 
 
 async def test_a_kill_during_the_sigterm_drain_leaves_the_rest_in_the_outbox(
-        fleet: tuple[SimFleet, Snmpsim], influxd: Influxd, receiver: Receiver,
+        fleet: tuple[SimFleet, Snmpsim], influxd: Influxd, receiver: Webhook,
         tmp_path: Path) -> None:
     _, sim = fleet
     db = f"dur_{uuid.uuid4().hex[:8]}"
@@ -298,14 +264,9 @@ async def test_a_kill_during_the_sigterm_drain_leaves_the_rest_in_the_outbox(
     assert sum(n > 1 for n in got.values()) <= 1  # at most the one in flight at the kill
 
 
-def app_config(sim: Snmpsim, influxd: Influxd, db: str, state: Path, spool: Path) -> Config:
-    devices = tuple(
-        DeviceConfig(name=f"dur-{i:02d}", host=sim.host, port=sim.port, site="HQ",
-                     snmp=SnmpProfile(name="p", community=Secret(f"dur-{i:02d}"), timeout=0.5,
-                                      retries=0),
-                     probes=(probe_settings("snmp_printer", interval=0.3, timeout=0.25,
-                                         full_every=1),))
-        for i in range(1, COUNT + 1))
+def app_config(fleet: SimFleet, sim: Snmpsim, influxd: Influxd, db: str, state: Path,
+               spool: Path) -> Config:
+    devices = printer_devices(fleet, sim, interval=0.3, timeout=0.25, full_every=1)
     return Config(
         path=state / "test.yaml",
         collector=CollectorSettings(listen_port=free_port(), state_dir=state, jitter=0.2,
@@ -346,14 +307,10 @@ async def health(session: aiohttp.ClientSession, base: str) -> Any:
 async def test_full_or_unwritable_spool_disk_keeps_polling_and_health_says_so(
         fleet: tuple[SimFleet, Snmpsim], influxd: Influxd, tmp_path: Path,
         tiny_disk: Path) -> None:
-    _, sim = fleet
     db = f"dur_{uuid.uuid4().hex[:8]}"
-    config = app_config(sim, influxd, db, tmp_path / "state", tiny_disk / "spool")
+    config = app_config(*fleet, influxd, db, tmp_path / "state", tiny_disk / "spool")
     app = build_app(config)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", config.collector.listen_port).start()
-    base = f"http://127.0.0.1:{config.collector.listen_port}"
+    runner, base = await start(app, config.collector.listen_port)
     writer = app[STATS]["storage"]
     scheduler = app[STATS]["scheduler"]
     assert isinstance(writer, InfluxWriter)
@@ -435,14 +392,10 @@ async def test_full_or_unwritable_spool_disk_keeps_polling_and_health_says_so(
 
 async def test_a_failing_ticket_store_shows_in_health(tmp_path: Path, influxd: Influxd,
                                                       fleet: tuple[SimFleet, Snmpsim]) -> None:
-    _, sim = fleet
-    config = app_config(sim, influxd, f"dur_{uuid.uuid4().hex[:8]}", tmp_path / "state",
+    config = app_config(*fleet, influxd, f"dur_{uuid.uuid4().hex[:8]}", tmp_path / "state",
                         tmp_path / "spool")
     app = build_app(config)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", config.collector.listen_port).start()
-    base = f"http://127.0.0.1:{config.collector.listen_port}"
+    runner, base = await start(app, config.collector.listen_port)
     blocker = None
     try:
         async with aiohttp.ClientSession(headers=AUTH) as session:

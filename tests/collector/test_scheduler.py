@@ -19,6 +19,7 @@ from probes.printer import snmp_deadline
 from probes.registry import probe_settings
 from probes.secret import Secret
 from probes.snmp import SnmpClient
+from tests.apps import simulated
 from tests.waiting import async_wait_until
 
 
@@ -48,12 +49,8 @@ def device(name: str, sim: Snmpsim, interval: float = 1.0, **kw: object) -> Devi
 @pytest.fixture()
 def fleet(real_service: None, tmp_path: Path) -> Iterator[tuple[SimFleet, Snmpsim]]:
     fleet = SimFleet(tmp_path / "fleet", count=3, prefix="sched")
-    fleet.write()
-    sim = Snmpsim([], live_dir=fleet.data_dir).start()
-    try:
+    with simulated(fleet) as sim:
         yield fleet, sim
-    finally:
-        sim.stop()
 
 
 @pytest.fixture()

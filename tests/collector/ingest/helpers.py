@@ -2,50 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from agent.schema import Cpu, Disk, Memory, Report, Snapshot
 from collector.app import build_app
 from collector.config import CollectorSettings, Config, DeviceConfig, TicketSettings
-from collector.demo import free_port
 from collector.ingest.settings import IngestSettings
 from probes.secret import Secret
+from tests.apps import Client, serving
 
 SECRET = "enroll-me-please"
 ADMIN = "admin-token"
 
 
-@dataclass
-class Server:
-    app: web.Application
-    url: str
-    http: aiohttp.ClientSession
-
-    async def call(self, method: str, path: str, body: Any = None, *, token: str | None = None,
-                   raw: bytes | None = None, headers: dict[str, str] | None = None
-                   ) -> tuple[int, Any]:
-        h = dict(headers or {})
-        if method in {"POST", "PUT", "PATCH"} and "Content-Type" not in h:
-            h["Content-Type"] = "application/json"  # (the request gate refuses other types)
-        if token:
-            h["Authorization"] = f"Bearer {token}"
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None
-                                            else None)
-        async with self.http.request(method, self.url + path, data=data, headers=h) as r:
-            text = await r.text()
-            try:
-                return r.status, json.loads(text)
-            except ValueError:
-                return r.status, text
-
+class Server(Client):
     async def enroll(self, hostname: str = "pc-1") -> tuple[str, str]:
         status, body = await self.call("POST", "/api/v1/agents/enroll",
                                        {"secret": SECRET, "hostname": hostname})
@@ -77,12 +52,5 @@ async def serve(tmp: Path, settings: IngestSettings | None = None,
     (tmp / "secret").write_text(SECRET + "\n")
     settings = settings or IngestSettings(enroll_secret_file=tmp / "secret")
     app = build_app(config(tmp, devices), ingest=settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            yield Server(app, f"http://127.0.0.1:{port}", http)
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url, aiohttp.ClientSession() as http:
+        yield Server(app, url, http)

@@ -10,12 +10,10 @@ import email.policy
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from collector.config import EmailConfig, NotificationConfig, WebhookConfig
@@ -23,50 +21,16 @@ from collector.demo import free_port
 from collector.faults.engine import FaultEngine
 from collector.notify.notifier import Notifier
 from collector.tickets.store import DuplicateOpenTicket, IllegalTransition, NewTicket, TicketStore
+from tests.apps import Webhook, webhook
 from tests.collector.conftest import Clock, printer
 from tests.collector.faults.test_engine import PRINTER, SETTINGS
 from tests.waiting import async_wait_until as until
 
 
-@dataclass
-class Hook:
-    """A webhook receiver: answers each POST with the next status of ``script`` (then 200)."""
-
-    url: str = ""
-    received: list[dict[str, Any]] = field(default_factory=list)
-    attempts: int = 0
-    script: list[int] = field(default_factory=list)
-    delay: float = 0.0
-    headers: list[dict[str, str]] = field(default_factory=list)
-    got: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.attempts += 1
-        self.headers.append(dict(request.headers))
-        body = await request.json()
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        status = self.script.pop(0) if self.script else 200
-        if status == 200:
-            self.received.append(body)
-            self.got.set()
-        return web.json_response({}, status=status)
-
-
 @pytest.fixture()
-async def hook() -> AsyncIterator[Hook]:
-    h = Hook()
-    app = web.Application()
-    app.router.add_post("/hook", h.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    h.url = f"http://127.0.0.1:{port}/hook"
-    try:
+async def hook() -> AsyncIterator[Webhook]:
+    async with webhook() as h:
         yield h
-    finally:
-        await runner.cleanup()
 
 
 class Mailbox:
@@ -104,7 +68,7 @@ async def outbox_rows(store: TicketStore) -> list[tuple[str, str, int, str | Non
     return await asyncio.to_thread(read)
 
 
-async def test_open_and_resolve_reach_webhook_and_mail(store: TicketStore, hook: Hook,
+async def test_open_and_resolve_reach_webhook_and_mail(store: TicketStore, hook: Webhook,
                                                       smtp: tuple[Mailbox, int]) -> None:
     box, port = smtp
     config = NotificationConfig(
@@ -161,7 +125,7 @@ async def test_the_outbox_row_commits_with_its_change_or_not_at_all(store: Ticke
                                         ("webhook", "reopened", 1, None)]
 
 
-async def test_webhook_retries_with_backoff(store: TicketStore, hook: Hook) -> None:
+async def test_webhook_retries_with_backoff(store: TicketStore, hook: Webhook) -> None:
     hook.script = [500, 503]  # two failures, then success
     store.outbox_channels = ("webhook",)
     notifier = Notifier(NotificationConfig(webhook=WebhookConfig(url=hook.url, retries=3)),
@@ -179,7 +143,7 @@ async def test_webhook_retries_with_backoff(store: TicketStore, hook: Hook) -> N
     assert notifier.health()["status"] == "ok"
 
 
-async def test_webhook_permanent_refusal_is_not_retried(store: TicketStore, hook: Hook) -> None:
+async def test_webhook_permanent_refusal_is_not_retried(store: TicketStore, hook: Webhook) -> None:
     hook.script = [404]
     store.outbox_channels = ("webhook",)
     notifier = Notifier(NotificationConfig(webhook=WebhookConfig(url=hook.url, retries=3)),
@@ -198,7 +162,7 @@ async def test_webhook_permanent_refusal_is_not_retried(store: TicketStore, hook
 
 
 async def test_a_failing_receiver_never_blocks_polling_and_health_says_so(
-        store: TicketStore, hook: Hook) -> None:
+        store: TicketStore, hook: Webhook) -> None:
     hook.delay = 1.0  # hangs longer than the webhook timeout
     dead_smtp = free_port()  # nothing listens there
     config = NotificationConfig(
@@ -232,7 +196,7 @@ async def test_a_failing_receiver_never_blocks_polling_and_health_says_so(
 
 
 async def test_undelivered_notices_survive_a_restart_and_go_once(tmp_path: Path,
-                                                                 hook: Hook) -> None:
+                                                                 hook: Webhook) -> None:
     config = NotificationConfig(webhook=WebhookConfig(url=hook.url, timeout=0.5, retries=2))
     path = tmp_path / "t.sqlite3"
     store = await TicketStore.open(path, outbox_channels=Notifier.channel_names(config))

@@ -15,7 +15,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
 from collector.app import build_app
 from collector.auth import AuthSettings
@@ -24,6 +23,7 @@ from collector.demo import Influxd, free_port
 from collector.keys import SUPPLIES
 from probes.model import PageCounter
 from probes.secret import Secret
+from tests.apps import start
 from tests.collector.conftest import printer, toner
 
 DAY = 86_400
@@ -79,10 +79,7 @@ async def test_routes_and_history(influxd: Influxd, tmp_path: Path) -> None:
                     storage=StorageConfig(backend="influxdb_v1", url=influxd.url, database=db,
                                           flush_interval=0.2, timeout=5.0))
     app = build_app(config)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
+    runner, base = await start(app, port)
     try:
         track = app[SUPPLIES].track("p1", "1.1")
         assert track is not None and len(track.history()) >= 200  # seeded from InfluxDB

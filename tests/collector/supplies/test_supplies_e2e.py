@@ -19,8 +19,6 @@ from collector.app import build_app
 from collector.config import (
     CollectorSettings,
     Config,
-    DeviceConfig,
-    SnmpProfile,
     StorageConfig,
     TicketSettings,
 )
@@ -30,8 +28,7 @@ from collector.keys import STORE, SUPPLIES
 from collector.supplies.settings import SuppliesSettings
 from collector.supplies.stock import DB_NAME, StockStore
 from collector.tickets.store import Ticket, TicketQuery
-from probes.registry import probe_settings
-from probes.secret import Secret
+from tests.apps import printer_devices, simulated
 
 DAY_S = 2.0  # one simulated day, in real seconds
 RATE = 5.0  # percent per simulated day
@@ -40,12 +37,8 @@ RATE = 5.0  # percent per simulated day
 @pytest.fixture(scope="module")
 def printer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimFleet, Snmpsim]]:
     fleet = SimFleet(tmp_path_factory.mktemp("supfleet"), count=1, prefix="sup")
-    fleet.write()
-    sim = Snmpsim([], live_dir=fleet.data_dir).start()
-    try:
+    with simulated(fleet) as sim:
         yield fleet, sim
-    finally:
-        sim.stop()
 
 
 def toner(p: SimPrinter) -> Any:
@@ -75,11 +68,8 @@ async def test_toner_drains_orders_once_resolves_on_swap(
         storage=StorageConfig(backend="influxdb_v1", url=influxd.url, database=db,
                               batch_size=50, flush_interval=0.2, timeout=2.0),
         tickets=TicketSettings(debounce_polls=2, clear_polls=1),
-        devices=(DeviceConfig(
-            name="sup-01", host=sim.host, port=sim.port, site="HQ",
-            snmp=SnmpProfile(name="p", community=Secret("sup-01"), timeout=0.5, retries=1),
-            probes=(probe_settings("snmp_printer", interval=0.25, timeout=1.0,
-                                   full_every=4),)),))
+        devices=printer_devices(fleet, sim, retries=1, interval=0.25, timeout=1.0,
+                                full_every=4))
     app = build_app(config)
     runner = web.AppRunner(app)
     await runner.setup()

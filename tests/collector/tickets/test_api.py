@@ -7,13 +7,11 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from collector.app import build_app
 from collector.auth import AuthSettings
@@ -23,33 +21,14 @@ from collector.faults.engine import FaultEngine
 from collector.keys import CONFIG, ENGINE, SINKS, STATE, STORE
 from collector.tickets.store import NewTicket
 from probes.secret import Secret
+from tests.apps import Client as Server
+from tests.apps import serving
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "s3cret-token"
 
 # reads without a login, as before accounts came (issue 13); changes still need a token
 PUBLIC_READ = AuthSettings(public_read=True)
-
-
-@dataclass
-class Server:
-    app: web.Application
-    url: str
-    http: aiohttp.ClientSession
-
-    async def call(self, method: str, path: str, body: Any = None, *, token: str | None = TOKEN,
-                   raw: bytes | None = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None
-                                            else None)
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        async with self.http.request(method, self.url + path, data=data, headers=headers) as r:
-            text = await r.text()
-            try:
-                return r.status, json.loads(text)
-            except ValueError:
-                return r.status, text
 
 
 @pytest.fixture()
@@ -59,15 +38,8 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
                                                 api_token=Secret(TOKEN)),
                     devices=(DeviceConfig(name="p1", host="192.0.2.1", site="hq"),))
     app = build_app(config, PUBLIC_READ)  # the whole collector: no devices, no storage
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            yield Server(app, f"http://127.0.0.1:{port}", http)
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url, aiohttp.ClientSession() as http:
+        yield Server(app, url, http, token=TOKEN)
 
 
 async def test_setup_wires_store_engine_and_sink(server: Server) -> None:

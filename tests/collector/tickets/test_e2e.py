@@ -45,6 +45,7 @@ from collector.demo import Snmpsim, free_port
 from probes.printer_mib import HR_PRINTER_ERROR_STATE
 from probes.registry import probe_settings
 from probes.secret import Secret
+from tests import apps
 from tests.waiting import async_wait_until
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "fixtures" / "recordings"
@@ -94,9 +95,8 @@ class Collector:
     runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self.runner = web.AppRunner(build_app(self.config, PUBLIC_READ))
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.config.collector.listen_port).start()
+        self.runner, _ = await apps.start(build_app(self.config, PUBLIC_READ),
+                                          self.config.collector.listen_port)
 
     async def stop(self) -> None:
         if self.runner is not None:

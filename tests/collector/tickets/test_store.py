@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from collector.tickets.store import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     STATES,
     TRANSITIONS,
@@ -38,6 +39,44 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="upgrade Fleetwatch"):
         await TicketStore.open(path)
+
+
+def _version_1_file(path: Path, *, index_name_taken: bool = False) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("INSERT INTO tickets (kind, state, severity, title, created_at, updated_at) "
+                 "VALUES ('manual', 'open', 'info', 'from version 1', 1.0, 1.0)")
+    conn.execute("PRAGMA user_version=1")
+    if index_name_taken:  # the second statement of migration 2 fails, after the first ran
+        conn.execute("CREATE TABLE outbox_pending (x)")
+    conn.close()
+
+
+async def test_a_version_1_file_is_migrated_keeping_its_tickets(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    _version_1_file(path)
+    store = await TicketStore.open(path)
+    try:
+        assert (await store.get(1)).title == "from version 1"
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+    conn.close()
+
+
+async def test_a_failed_migration_rolls_back_and_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "clash.sqlite3"
+    _version_1_file(path, index_name_taken=True)
+    with pytest.raises(StoreError, match="already a table named outbox_pending"):
+        await TicketStore.open(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'outbox'").fetchone() is None
+    conn.close()
 
 
 async def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:

@@ -24,15 +24,12 @@ from collector.auth.store import Accounts
 from collector.config import (
     CollectorSettings,
     Config,
-    DeviceConfig,
-    SnmpProfile,
     StorageConfig,
     TicketSettings,
 )
-from collector.demo import Influxd, Snmpsim, free_port
+from collector.demo import Influxd, free_port
 from collector.demo.simfleet import SimFleet
-from probes.registry import probe_settings
-from probes.secret import Secret
+from tests.apps import printer_devices, serving, simulated_async
 from tests.browser import browser, chromium_page, screenshot  # noqa: F401  (pytest fixtures)
 
 PASSWORD = "browser test password"
@@ -49,31 +46,21 @@ class Lab:
 async def lab(tmp_path: Path, influxd: Influxd) -> AsyncIterator[Lab]:
     fleet = SimFleet(tmp_path / "fleet", count=3, prefix="br")
     fleet.get("br-03").model = HOSTILE
-    fleet.write()
-    sim = await asyncio.to_thread(Snmpsim([], live_dir=fleet.data_dir).start)
     state = tmp_path / "state"
     accounts = Accounts.open(state / DB_NAME)
     accounts.add_user("tech", "technician", PASSWORD)
     accounts.close()
-    devices = tuple(
-        DeviceConfig(name=p.name, host=sim.host, port=sim.port, site="HQ", location="Room 1",
-                     snmp=SnmpProfile(name="p", community=Secret(p.name), timeout=0.5, retries=0),
-                     probes=(probe_settings("snmp_printer", interval=0.5, timeout=0.4),))
-        for p in fleet.printers)
-    port = free_port()
-    config = Config(path=tmp_path / "c.yaml",
-                    collector=CollectorSettings(listen_port=port, state_dir=state, jitter=0.1),
-                    storage=StorageConfig(backend="influxdb_v1", url=influxd.url,
-                                          database=f"browser_{uuid.uuid4().hex[:8]}"),
-                    tickets=TicketSettings(debounce_polls=2), devices=devices)
-    runner = web.AppRunner(build_app(config, AuthSettings()))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield Lab(f"http://127.0.0.1:{port}", fleet)
-    finally:
-        await runner.cleanup()
-        await asyncio.to_thread(sim.stop)
+    async with simulated_async(fleet) as sim:
+        devices = printer_devices(fleet, sim, location="Room 1", interval=0.5, timeout=0.4)
+        port = free_port()
+        config = Config(path=tmp_path / "c.yaml",
+                        collector=CollectorSettings(listen_port=port, state_dir=state,
+                                                    jitter=0.1),
+                        storage=StorageConfig(backend="influxdb_v1", url=influxd.url,
+                                              database=f"browser_{uuid.uuid4().hex[:8]}"),
+                        tickets=TicketSettings(debounce_polls=2), devices=devices)
+        async with serving(build_app(config, AuthSettings()), port) as url:
+            yield Lab(url, fleet)
 
 
 async def reload_until(page: Page, selector: str, timeout: float = 30.0) -> None:
@@ -229,20 +216,14 @@ async def test_a_cross_site_page_cannot_change_anything(lab: Lab, chromium_page:
         return web.Response(text=EVIL.format(base=lab.url, id=ticket), content_type="text/html")
 
     evil.router.add_get("/", attack)
-    runner = web.AppRunner(evil)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with serving(evil) as evil_url:
         async with page.expect_navigation():
-            await page.goto(f"http://127.0.0.1:{port}/")
+            await page.goto(f"{evil_url}/")
         # the form's answer: 403, from the request gate (a cross-site Sec-Fetch-Site) before
         # the accounts middleware would have refused the missing CSRF token
         answer = await page.inner_text("body")
         assert "cross-site request refused" in answer or "CSRF" in answer, answer
         await screenshot(page, "08-cross-site-refused")
-    finally:
-        await runner.cleanup()
     after = await api.get(f"{lab.url}/api/v1/tickets/{ticket}")
     body = await after.json()
     assert body["ticket"]["state"] == "open"

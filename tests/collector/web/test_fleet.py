@@ -3,7 +3,6 @@ printers polled over real SNMP."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,21 +10,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from collector.app import build_app
 from collector.auth import AuthSettings
 from collector.config import (
     CollectorSettings,
     Config,
-    DeviceConfig,
-    SnmpProfile,
     TicketSettings,
 )
-from collector.demo import Snmpsim, free_port
+from collector.demo import free_port
 from collector.demo.simfleet import SimFleet, make_printer
-from probes.registry import probe_settings
-from probes.secret import Secret
+from tests.apps import printer_devices, serving, simulated_async
 from tests.waiting import async_wait_until
 
 # reads without a login, as before accounts came (issue 13); changes still need a token
@@ -36,26 +31,15 @@ PUBLIC_READ = AuthSettings(public_read=True)
 async def running(real_service: None, tmp_path: Path) -> AsyncIterator[tuple[str, SimFleet]]:
     fleet = SimFleet(tmp_path / "fleet", count=3, prefix="web")
     fleet.get("web-02").forced_faults = {"jammed"}
-    fleet.write()
-    sim = await asyncio.to_thread(Snmpsim([], live_dir=fleet.data_dir).start)
-    devices = tuple(
-        DeviceConfig(name=p.name, host=sim.host, port=sim.port, site="HQ", location="Room 1",
-                     snmp=SnmpProfile(name="p", community=Secret(p.name), timeout=0.5, retries=0),
-                     probes=(probe_settings("snmp_printer", interval=0.5, timeout=0.4),))
-        for p in fleet.printers)
-    port = free_port()
-    config = Config(path=tmp_path / "c.yaml",
-                    collector=CollectorSettings(listen_port=port, state_dir=tmp_path / "state",
-                                                jitter=0.1),
-                    tickets=TicketSettings(debounce_polls=2), devices=devices)
-    runner = web.AppRunner(build_app(config, PUBLIC_READ))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}", fleet
-    finally:
-        await runner.cleanup()
-        await asyncio.to_thread(sim.stop)
+    async with simulated_async(fleet) as sim:
+        devices = printer_devices(fleet, sim, location="Room 1", interval=0.5, timeout=0.4)
+        port = free_port()
+        config = Config(path=tmp_path / "c.yaml",
+                        collector=CollectorSettings(listen_port=port,
+                                                    state_dir=tmp_path / "state", jitter=0.1),
+                        tickets=TicketSettings(debounce_polls=2), devices=devices)
+        async with serving(build_app(config, PUBLIC_READ), port) as url:
+            yield url, fleet
 
 
 async def fetch(session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
