@@ -105,7 +105,8 @@ class TicketRows:
 
     def shown(self, tickets: list[Ticket],
               render: Callable[[dict[str, Any]], Markup]) -> list[Markup]:
-        """Each ticket's row as HTML, in the order given; ``render`` is the macro."""
+        """Each ticket's row as HTML, in the order given; ``render`` is the macro. Pass every
+        ticket of the page in one call: past ``KEPT`` rows, only this call's stay."""
         out = []
         rows = self._rows
         for t in tickets:
@@ -137,11 +138,10 @@ async def tickets_page(request: web.Request) -> web.StreamResponse:
         active, cleared = tickets, []
     macros = aiohttp_jinja2.get_env(request.app).get_template("macros.html").module
     row_macro: Callable[[dict[str, Any]], Markup] = macros.ticket_row  # type: ignore[attr-defined]
-    rows = request.app[TICKET_ROWS]
+    shown = request.app[TICKET_ROWS].shown(active + cleared, row_macro)  # one call: see shown
     return render("tickets.html", request, {
         "title": "Tickets", "show": show, "shows": list(SHOWS), "total": total,
-        "active": rows.shown(active, row_macro), "cleared": rows.shown(cleared, row_macro),
-        "limit": LIST_LIMIT})
+        "active": shown[:len(active)], "cleared": shown[len(active):], "limit": LIST_LIMIT})
 
 
 async def ticket_page(request: web.Request) -> web.StreamResponse:
