@@ -8,7 +8,10 @@
   timed three ways: its first request (every row rendered), steady (nothing changed), and after
   a poll cycle before each request (every reading a new object, a tenth of them with a new
   toner level). The peer is the floor: a plain aiohttp handler in the same process answering a
-  static body of the fleet page's size.
+  static body of the fleet page's size. The ticket list's rows are kept too
+  (collector.tickets.pages.TicketRows): it is timed on its first request, steady, with 10
+  tickets reassigned before each request, and ``?show=all``; then a ticket page with 601 events
+  (``--only tickets``: these rows alone, without the fleet).
 - **Uptime report**: ``--uptime-devices`` devices (default 100) polled every ``--poll-minutes``
   (default 15) for ``--days`` (default 365), with bench/uptime_report.py's fleet and outages.
   Every poll goes to the product's span record (collector/uptime/store.py, through its sink)
@@ -46,8 +49,8 @@ from collector.config import CollectorSettings, Config, DeviceConfig, StorageCon
 from collector.demo import Influxd, free_port
 from collector.keys import STATE, STORE
 from collector.storage.lineproto import reading_lines
-from collector.tickets.pages import LIST_LIMIT
-from collector.tickets.store import NewTicket
+from collector.tickets.pages import LIST_LIMIT, SHOWS, TIMELINE_LIMIT
+from collector.tickets.store import NewTicket, TicketQuery
 from collector.uptime.store import DB_NAME as UPTIME_DB
 from collector.uptime.store import UptimeStore
 from collector.web.fleet import PAGE_ROWS
@@ -128,6 +131,80 @@ async def open_tickets(app: web.Application, configs: tuple[DeviceConfig, ...],
     return count
 
 
+TICKETS_CHANGED = 10  # tickets a technician or the engine changes between two timed requests
+TIMELINE = 600  # events on the ticket whose page is timed (more than the page shows)
+
+
+async def ticket_rows(app: web.Application, http: aiohttp.ClientSession, base: str,
+                      opened: int, requests: int, rng: random.Random) -> list[str]:
+    """The ticket list (its rows are kept rendered, collector.tickets.pages.TicketRows: timed
+    on its first request, steady, after ``TICKETS_CHANGED`` tickets changed before each
+    request, and ``?show=all``) and the page of a ticket with ``TIMELINE`` events. Uses only
+    the store's public API, so it times the code before kept rows as well."""
+    store = app[STORE]
+
+    def getter(path: str) -> Callable[[], Awaitable[int]]:
+        async def get() -> int:
+            async with http.get(base + path) as r:
+                assert r.status == 200
+                return len(await r.read())
+        return get
+
+    lines = []
+    shown = f"{opened} tickets, the first {LIST_LIMIT} unresolved"
+    cold, size = await timed(1, getter("/tickets"))
+    lines.append(row(f"ticket list ({shown}), first request (every row rendered)", cold,
+                     f"{size / 1e6:.2f} MB"))
+    steady, size = await timed(requests, getter("/tickets"))
+    lines.append(row(f"ticket list ({shown})", steady, f"{size / 1e6:.2f} MB"))
+    unresolved, _ = await store.find(TicketQuery(states=SHOWS["unresolved"], limit=LIST_LIMIT))
+
+    async def some_change() -> None:
+        for t in rng.sample(unresolved, min(TICKETS_CHANGED, len(unresolved))):
+            await store.change(t.id, by="tech", at=time.time(),
+                               assignee=rng.choice(("ann", "bob", "carol")))
+
+    after, size = await timed(requests, getter("/tickets"), some_change)
+    lines.append(row(f"ticket list, {TICKETS_CHANGED} tickets reassigned before each request",
+                     after, f"{size / 1e6:.2f} MB"))
+    everything, size = await timed(requests, getter("/tickets?show=all"))
+    lines.append(row(f"ticket list, ?show=all (the newest {LIST_LIMIT} of {opened})", everything,
+                     f"{size / 1e6:.2f} MB"))
+    busy = unresolved[0]
+    for i in range(TIMELINE):
+        await store.comment(busy.id, f"called the user back <{i}>", by="tech", at=time.time())
+    page, size = await timed(requests, getter(f"/tickets/{busy.id}"))
+    lines.append(row(f"ticket page, {TIMELINE + 1} events (the newest {TIMELINE_LIMIT} shown)",
+                     page, f"{size / 1e6:.2f} MB"))
+    return lines
+
+
+async def tickets_only(devices: int, requests: int, tmp: Path) -> list[str]:
+    """:func:`ticket_rows` alone (``--only tickets``): the same tickets and technician as
+    :func:`pages`, without the fleet (the ticket pages do not read the state cache)."""
+    rng = random.Random(13)
+    configs = tuple(DeviceConfig(name=f"p{i:04d}", host="10.0.0.1", site=f"site{i % 7}",
+                                 probes=()) for i in range(devices))
+    state = tmp / "state"
+    accounts = Accounts.open(state / DB_NAME)
+    accounts.add_user("tech", "technician", PASSWORD)
+    accounts.close()
+    app = build_app(Config(path=tmp / "c.yaml", collector=CollectorSettings(state_dir=state),
+                           devices=configs), AuthSettings())
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        opened = await open_tickets(app, configs, rng)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            await login(http, base)
+            return await ticket_rows(app, http, base, opened, requests, rng)
+    finally:
+        await runner.cleanup()
+
+
 async def login(http: aiohttp.ClientSession, base: str) -> None:
     async with http.get(f"{base}/login") as r:
         token = re.search(r'name="login_csrf" value="([^"]+)"', await r.text())
@@ -192,9 +269,7 @@ async def pages(devices: int, requests: int, tmp: Path) -> list[str]:
                              f"{size / 1e6:.2f} MB"))
             device, _ = await timed(requests, getter("/devices/p0001"))
             lines.append(row("device page (its tickets; no storage, so no charts)", device))
-            tickets, size = await timed(requests, getter("/tickets"))
-            lines.append(row(f"ticket list ({opened} tickets, the first {LIST_LIMIT} unresolved)",
-                             tickets, f"{size / 1e6:.2f} MB"))
+            lines += await ticket_rows(app, http, base, opened, requests, rng)
             body = b"x" * size
             peer = web.Application()
 
@@ -338,6 +413,10 @@ async def main_async(args: argparse.Namespace) -> None:
     print("| request | n | p50 ms | p95 ms | max ms | size |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
+        if args.only == "tickets":
+            for line in await tickets_only(args.devices, args.requests, Path(tmp)):
+                print(line, flush=True)
+            return
         for line in await pages(args.devices, args.requests, Path(tmp)):
             print(line, flush=True)
         for line in await uptime(args.uptime_devices, args.poll_minutes, args.days,
@@ -355,6 +434,8 @@ def main() -> None:
     p.add_argument("--days", type=int, default=365, help="days of uptime data")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
+    p.add_argument("--only", choices=("all", "tickets"), default="all",
+                   help="tickets: the ticket list and ticket page rows alone")
     args = p.parse_args()
     if args.quick:
         args.devices, args.requests, args.uptime_devices, args.poll_minutes = 20, 3, 3, 720
