@@ -130,7 +130,15 @@ class PrinterProbe:
                    ) -> tuple[dict[str, Value], dict[str, Value]]:
         """The SNMP exchange of one poll: (GET answers, walked rows). Raises SnmpError."""
         if known is None:
-            rows = await self._client.get(target, _full_get(target.host), cost)
+            oids = _full_get(target.host)
+            try:
+                rows = await self._client.get(target, oids, cost)
+            except SnmpError as err:
+                if err.reason != "snmp_error" or oids is mib.SYSTEM_SCALARS:
+                    raise
+                # An agent that answers the ipAddrTable row with an error-status (genErr, say)
+                # instead of noSuch*: the MAC falls back to the interface rule, the poll goes on.
+                rows = await self._client.get(target, mib.SYSTEM_SCALARS, cost)
             return rows, await self._client.walk_columns(target, mib.POLL_COLUMNS, cost)
         rows = await self._client.get(target, (mib.SYS_UPTIME, *known.dynamic_oids), cost)
         # Every repetition past the alert table's end is decoded for nothing.

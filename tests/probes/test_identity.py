@@ -8,12 +8,13 @@ v1/v2c transport and over pysnmp (SNMPv3, and v2c with ``lean=False``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from collector.demo import Snmpsim
 from probes import printer_mib as mib
+from probes.errors import SnmpError
 from probes.model import Reading
 from probes.parsing import firmware_from_text, format_mac, parse_firmware, parse_mac
 from probes.printer import PrinterProbe
@@ -238,3 +239,34 @@ async def test_no_extra_requests_for_a_device_without_these_tables(
     assert (full.cost.pdus, full.cost.retries) == (2, 0)
     assert (full.identity.firmware, full.identity.mac) == (None, None)
     assert light.cost.pdus == 2 and light.cost.retries == 0
+
+
+class _ErrsOnIpAddrTable:
+    """A fake transport over a recording's rows: its GET answers error-status genErr when asked
+    for an ipAddrTable row (an agent quirk), as SnmpClient raises it."""
+
+    def __init__(self, rows: dict[str, Any]) -> None:
+        self.rows = rows
+        self.gets: list[tuple[str, ...]] = []
+
+    async def get(self, target: SnmpTarget, oids: Any, cost: Any = None) -> dict[str, Any]:
+        self.gets.append(tuple(oids))
+        if any(o.startswith(IPX + ".") for o in oids):
+            raise SnmpError("snmp_error", "error-status 5 at index 6")
+        return {o: self.rows[o] for o in oids if o in self.rows}
+
+    async def walk_columns(self, target: SnmpTarget, columns: Any, cost: Any = None,
+                           max_repetitions: int | None = None) -> dict[str, Any]:
+        return {o: v for o, v in self.rows.items() if o.startswith(tuple(c + "." for c in columns))}
+
+
+async def test_an_error_status_for_the_ipaddrtable_row_does_not_fail_the_poll() -> None:
+    rows = {mib.SYS_DESCR: b"Acme 1, Firmware Ver.3.2", mib.SYS_UPTIME: 100,
+            f"{mib.PRT_SERIAL}.1": b"SN1", f"{IFT}.1": 6, f"{IFP}.1": MAC1,
+            f"{mib.PRT_MARKER_LIFE_COUNT}.1.1": 10}
+    fake = _ErrsOnIpAddrTable(rows)
+    reading = await PrinterProbe(cast(SnmpClient, fake)).collect(
+        SnmpTarget("10.0.0.5", 161), full=True)
+    assert reading.result == "ok", reading.error
+    assert (reading.identity.firmware, reading.identity.mac) == ("3.2", "02:00:00:00:00:01")
+    assert fake.gets == [(*mib.SYSTEM_SCALARS, f"{IPX}.10.0.0.5"), mib.SYSTEM_SCALARS]
