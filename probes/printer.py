@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # Windows host lists its print queues ("Microsoft Print to PDF") there, with a status and an
 # error state, and has no Printer-MIB.
 PRINTER_MIB_PREFIXES = ("1.3.6.1.2.1.43.",)
+_PRINTER_COLUMNS = tuple(c for c in mib.POLL_COLUMNS if c not in mib.IDENTITY_COLUMNS)
 _DYNAMIC_ROW_PREFIXES = tuple(c + "." for c in mib.DYNAMIC_ROW_COLUMNS)  # one startswith call
 
 
@@ -139,7 +140,14 @@ class PrinterProbe:
                 # An agent that answers the ipAddrTable row with an error-status (genErr, say)
                 # instead of noSuch*: the MAC falls back to the interface rule, the poll goes on.
                 rows = await self._client.get(target, mib.SYSTEM_SCALARS, cost)
-            return rows, await self._client.walk_columns(target, mib.POLL_COLUMNS, cost)
+            try:
+                return rows, await self._client.walk_columns(target, mib.POLL_COLUMNS, cost)
+            except SnmpError as err:
+                if err.reason != "snmp_error":
+                    raise
+                # Likewise for a walk that errs on the IF-MIB / ENTITY-MIB columns: walked
+                # again without them (no firmware from ENTITY-MIB, no MAC, the rest as before).
+                return rows, await self._client.walk_columns(target, _PRINTER_COLUMNS, cost)
         rows = await self._client.get(target, (mib.SYS_UPTIME, *known.dynamic_oids), cost)
         # Every repetition past the alert table's end is decoded for nothing.
         return rows, await self._client.walk_columns(target, mib.ALERT_COLUMN_OIDS, cost,

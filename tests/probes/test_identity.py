@@ -245,9 +245,11 @@ class _ErrsOnIpAddrTable:
     """A fake transport over a recording's rows: its GET answers error-status genErr when asked
     for an ipAddrTable row (an agent quirk), as SnmpClient raises it."""
 
-    def __init__(self, rows: dict[str, Any]) -> None:
+    def __init__(self, rows: dict[str, Any], err_on_entity: bool = False) -> None:
         self.rows = rows
+        self.err_on_entity = err_on_entity  # ... and its GETBULK errs on ENTITY-MIB columns
         self.gets: list[tuple[str, ...]] = []
+        self.walks: list[tuple[str, ...]] = []
 
     async def get(self, target: SnmpTarget, oids: Any, cost: Any = None) -> dict[str, Any]:
         self.gets.append(tuple(oids))
@@ -257,6 +259,9 @@ class _ErrsOnIpAddrTable:
 
     async def walk_columns(self, target: SnmpTarget, columns: Any, cost: Any = None,
                            max_repetitions: int | None = None) -> dict[str, Any]:
+        self.walks.append(tuple(columns))
+        if self.err_on_entity and mib.ENT_PHYSICAL_FIRMWARE_REV in columns:
+            raise SnmpError("snmp_error", "error-status 5 at index 30")
         return {o: v for o, v in self.rows.items() if o.startswith(tuple(c + "." for c in columns))}
 
 
@@ -270,3 +275,18 @@ async def test_an_error_status_for_the_ipaddrtable_row_does_not_fail_the_poll() 
     assert reading.result == "ok", reading.error
     assert (reading.identity.firmware, reading.identity.mac) == ("3.2", "02:00:00:00:00:01")
     assert fake.gets == [(*mib.SYSTEM_SCALARS, f"{IPX}.10.0.0.5"), mib.SYSTEM_SCALARS]
+    assert len(fake.walks) == 1
+
+
+async def test_an_error_status_for_the_identity_columns_does_not_fail_the_poll() -> None:
+    rows = {mib.SYS_DESCR: b"Acme 1, Firmware Ver.3.2", mib.SYS_UPTIME: 100,
+            f"{mib.PRT_SERIAL}.1": b"SN1", f"{IFT}.1": 6, f"{IFP}.1": MAC1,
+            f"{mib.PRT_MARKER_LIFE_COUNT}.1.1": 10}
+    fake = _ErrsOnIpAddrTable(rows, err_on_entity=True)
+    reading = await PrinterProbe(cast(SnmpClient, fake)).collect(
+        SnmpTarget("printer.example", 161), full=True)
+    assert reading.result == "ok", reading.error
+    assert (reading.identity.serial, reading.identity.firmware, reading.identity.mac) == (
+        "SN1", "3.2", None)  # the sysDescr rule still reads; no interface columns, no MAC
+    assert reading.page_count == 10 and len(fake.walks) == 2
+    assert not set(mib.IDENTITY_COLUMNS) & set(fake.walks[1])
