@@ -92,6 +92,9 @@ class Identity:
     sys_location: str | None = None
     model: str | None = None
     serial: str | None = None
+    # Read on full polls (probes.parsing.parse_firmware / parse_mac); None: not told.
+    firmware: str | None = None
+    mac: str | None = None  # "aa:bb:cc:dd:ee:ff"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ is missing data: the row survives with ``None`` in that field.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -403,7 +404,136 @@ def host_resources_printer(rows: Rows) -> bool:
         _device_rows_of_type(rows, mib.HR_DEVICE_TYPE_PROCESSOR)
 
 
-def parse_identity(rows: Rows) -> Identity:
+# --- MAC and firmware --------------------------------------------------------------------------
+def ipv4_literal(host: str | None) -> str | None:
+    """``host`` when it is a dotted IPv4 address (the index of ipAddrTable rows), else None."""
+    if not host:
+        return None
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        return None
+
+
+def format_mac(value: Value | None) -> str | None:
+    """An ifPhysAddress as ``aa:bb:cc:dd:ee:ff``: only 6 octets that are not all zero (no
+    address: loopbacks, PPP) nor all ones (a broadcast, never a station's address)."""
+    if not isinstance(value, bytes) or len(value) != 6 or value in (b"\x00" * 6, b"\xff" * 6):
+        return None
+    return ":".join(f"{octet:02x}" for octet in value)
+
+
+def parse_mac(rows: Rows, host: str | None = None) -> str | None:
+    """The device's MAC address.
+
+    1. The ifPhysAddress of the interface that carries the polled address: ipAdEntIfIndex.<host>
+       (GET on full polls when ``host`` is an IPv4 literal), if that interface has a MAC.
+    2. Else the first (lowest ifIndex) MAC of an ethernet-like or Wi-Fi interface
+       (``mib.ETHERNET_LIKE_IF_TYPES``). A printer polled through NAT, or by name, gets this.
+    3. Else None: a loopback's, a tunnel's or a missing address is never reported.
+    """
+    macs = column(rows, mib.IF_PHYS_ADDRESS)
+    ip = ipv4_literal(host)
+    if ip is not None:
+        if_index = as_int(rows.get(f"{mib.IP_AD_ENT_IF_INDEX}.{ip}"))
+        if if_index is not None and (mac := format_mac(macs.get(str(if_index)))):
+            return mac
+    types = column(rows, mib.IF_TYPE)
+    for idx, value in macs.items():
+        if as_int(types.get(idx)) in mib.ETHERNET_LIKE_IF_TYPES and (mac := format_mac(value)):
+            return mac
+    return None
+
+
+_TOKEN_CHARS = r"[A-Za-z0-9][A-Za-z0-9._\-]*"
+_FIRMWARE_LABELS = tuple(
+    (re.compile((r"(?:^|[;,]\s*)" if field_start else r"\b") + f"(?:{label})"
+                + rf"\s*[.:=]?\s*({_TOKEN_CHARS})", re.IGNORECASE), letters_ok)
+    for label, field_start, letters_ok, _seen in mib.FIRMWARE_LABELS
+)
+_REV = re.compile(r"\bRev\.?\s*(\d[A-Za-z0-9._\-]*)", re.IGNORECASE)
+_ATTACHED = re.compile(r"\battached\s+to\b", re.IGNORECASE)
+_BARE_VERSION = re.compile(r"[Vv]?\d+(?:\.\d+)+(?:_[A-Za-z0-9.\-]+)?")
+_FIELD_SEPARATORS = re.compile(r";|\s/\s")
+_LETTERS = re.compile(r"[A-Z]{1,2}")  # a letter-only version ("Firmware Ver.D")
+# Values that say "no firmware revision" (RFC 6933: a zero-length string if not applicable).
+_NO_VALUE = frozenset({"", "n/a", "na", "none", "unknown", "-", "0"})
+
+
+def _token(raw: str) -> str:
+    return raw.rstrip(".-_")
+
+
+def firmware_from_text(text: str | None) -> str | None:
+    """The device's firmware version written in a description (sysDescr, hrDeviceDescr), by
+    these rules, first match wins; None when no rule applies (never a guess):
+
+    ==  ==========================================  =============================================
+    #   rule                                        seen on (value read)
+    ==  ==========================================  =============================================
+    1   a label naming the whole device's software  Brother NC-8300h "Firmware Ver.1.14" (1.14);
+        (``mib.FIRMWARE_LABELS``, in its order),    Xerox AltaLink "SS 100.002.057.09608";
+        then the version token after it; short      Dell S5830dn "version NH62.YS.N636";
+        labels (SS, OS, System) only at the start   Xerox Phaser "OS 1.50.00.14". A token must
+        of a ``,``/``;`` field                      hold a digit, except after "Firmware Ver."
+                                                    (1-2 capitals: Ricoh SP 230SFNw "Ver.D")
+    2   "Rev.<n>": a print server describes itself  OKI OkiLAN 9450g "... Rev.00.69 ... Attached
+        first and then the printer "attached to"    to MC873 Rev.07.87" (07.87, the printer's;
+        it: the revision after "attached to" wins,  00.69 is the print server's)
+        else the first
+    3   an unlabelled version (digits with dots,    Ricoh MP C2503 "RICOH MP C2503 1.35 / RICOH
+        optional V prefix and _build suffix): the   Network Printer ..." (1.35); Samsung M4080FX
+        last word of the first ``;`` or `` / ``     "Samsung M4080FX; V11.01.03.04_02-27-2017;
+        field after the model, or a whole later     Engine V1.00.06 ..." (the system's version;
+        field                                       "Engine ..." is a part's, labelled)
+    ==  ==========================================  =============================================
+
+    Labels of parts (engine, NIC, UI, PCL, kernel) and print-server-only strings (HP JetDirect
+    "EEPROM JDI...", the card's, not the printer's) are deliberately not read.
+    """
+    if not text:
+        return None
+    for pattern, letters_ok in _FIRMWARE_LABELS:
+        for match in pattern.finditer(text):
+            token = _token(match.group(1))
+            if any(c.isdigit() for c in token) or (letters_ok and _LETTERS.fullmatch(token)):
+                return token
+    attached = _ATTACHED.search(text)
+    rev = _REV.search(text, attached.end()) if attached else None
+    rev = rev or _REV.search(text)
+    if rev:
+        return _token(rev.group(1))
+    fields = [f.strip() for f in _FIELD_SEPARATORS.split(text)]
+    words = fields[0].split()
+    if len(words) >= 2 and _BARE_VERSION.fullmatch(words[-1]):
+        return words[-1]
+    for field in fields[1:]:
+        if _BARE_VERSION.fullmatch(field):
+            return field
+    return None
+
+
+def parse_firmware(rows: Rows, model_descr: str | None = None) -> str | None:
+    """The device's firmware: by the standard first, then by the vendors' descriptions.
+
+    1. ENTITY-MIB (RFC 6933): the first entPhysicalFirmwareRev with a value, in entPhysicalIndex
+       order (the chassis, index 1, on the agents that have the table); else the first
+       entPhysicalSoftwareRev.
+    2. :func:`firmware_from_text` of sysDescr, then of the printer's hrDeviceDescr
+       (``model_descr``).
+    """
+    for column_oid in (mib.ENT_PHYSICAL_FIRMWARE_REV, mib.ENT_PHYSICAL_SOFTWARE_REV):
+        for value in column(rows, column_oid).values():
+            text = decode_text(value)[:128]
+            if text.lower() not in _NO_VALUE:
+                return text
+    found = firmware_from_text(decode_text(rows.get(mib.SYS_DESCR)))
+    return found or firmware_from_text(model_descr)
+
+
+def parse_identity(rows: Rows, host: str | None = None) -> Identity:
+    """sys* scalars, model (the printer's hrDeviceDescr), serial, firmware and MAC. ``host``:
+    the polled address (for the MAC, :func:`parse_mac`)."""
     printers = printer_indexes(rows)
     descrs = column(rows, mib.HR_DEVICE_DESCR)
     model = None
@@ -421,6 +551,8 @@ def parse_identity(rows: Rows) -> Identity:
         sys_location=decode_text(rows.get(mib.SYS_LOCATION)) or None,
         model=model,
         serial=next((s for s in serials if s), None),
+        firmware=parse_firmware(rows, model),
+        mac=parse_mac(rows, host),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from probes import parsing
 from probes import printer_mib as mib
 from probes.base import ProbeSettings, Resources, Target
 from probes.errors import SnmpAuthError, SnmpError
-from probes.model import RESULTS, PollCost, Reading, Result
+from probes.model import RESULTS, Identity, PollCost, Reading, Result
 from probes.parsing import Rows, Thresholds
 from probes.snmp import Cost, SnmpClient, SnmpTarget, Value
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 # Windows host lists its print queues ("Microsoft Print to PDF") there, with a status and an
 # error state, and has no Printer-MIB.
 PRINTER_MIB_PREFIXES = ("1.3.6.1.2.1.43.",)
+_PRINTER_COLUMNS = tuple(c for c in mib.POLL_COLUMNS if c not in mib.IDENTITY_COLUMNS)
 _DYNAMIC_ROW_PREFIXES = tuple(c + "." for c in mib.DYNAMIC_ROW_COLUMNS)  # one startswith call
 
 
@@ -37,6 +39,20 @@ class _Known:
     static: dict[str, Value]
     dynamic_oids: tuple[str, ...]
     alerts: int
+    # The identity the full poll parsed: it is made of static rows only, so light polls reuse it
+    # instead of scanning every row again for firmware, MAC and serial.
+    identity: Identity | None = None
+
+
+@functools.lru_cache(maxsize=65536)
+def _full_get(host: str) -> tuple[str, ...]:
+    """The GET of a full poll: the system scalars, and for a target polled by IPv4 address the
+    index of the interface that carries it (ipAdEntIfIndex, for the MAC: parsing.parse_mac). In
+    the same request, so it costs no PDU on v2c/v3; a v1 agent without that row answers
+    noSuchName and is asked once more without it."""
+    ip = parsing.ipv4_literal(host)
+    return mib.SYSTEM_SCALARS if ip is None else (*mib.SYSTEM_SCALARS,
+                                                   f"{mib.IP_AD_ENT_IF_INDEX}.{ip}")
 
 
 def _alert_rows(rows: Mapping[str, Value]) -> int:
@@ -88,18 +104,23 @@ class PrinterProbe:
         except SnmpError as err:
             result = cast(Result, err.reason if err.reason in RESULTS else "snmp_error")
             return self._failed(name, target, result, str(err), cost, started)
+        identity = None
         if known is None:
 
             rows.update(walked)
-            self._known[target] = self._learn(rows)
+            self._known[target] = known = self._learn(rows)
         else:
             if any(oid not in rows for oid in known.dynamic_oids):
                 self.forget(target)  # a supply, tray or engine went away: re-read all next time
             known.alerts = _alert_rows(walked)
             rows = {**known.static, **rows, **walked}
+            identity = known.identity
         poll_cost = PollCost(round(time.perf_counter() - started, 6), cost.pdus, cost.retries)
         try:
-            return self.parse(rows, device=name, host=target.host, cost=poll_cost)
+            reading = self.parse(rows, device=name, host=target.host, cost=poll_cost,
+                                 identity=identity)
+            known.identity = reading.identity
+            return reading
         except Exception as err:  # a garbled answer must never crash the caller
             log.debug("cannot parse answer of %s", name, exc_info=True)
             return Reading(device=name, host=target.host, probe=self.name, reachable=True,
@@ -110,8 +131,23 @@ class PrinterProbe:
                    ) -> tuple[dict[str, Value], dict[str, Value]]:
         """The SNMP exchange of one poll: (GET answers, walked rows). Raises SnmpError."""
         if known is None:
-            rows = await self._client.get(target, mib.SYSTEM_SCALARS, cost)
-            return rows, await self._client.walk_columns(target, mib.POLL_COLUMNS, cost)
+            oids = _full_get(target.host)
+            try:
+                rows = await self._client.get(target, oids, cost)
+            except SnmpError as err:
+                if err.reason != "snmp_error" or oids is mib.SYSTEM_SCALARS:
+                    raise
+                # An agent that answers the ipAddrTable row with an error-status (genErr, say)
+                # instead of noSuch*: the MAC falls back to the interface rule, the poll goes on.
+                rows = await self._client.get(target, mib.SYSTEM_SCALARS, cost)
+            try:
+                return rows, await self._client.walk_columns(target, mib.POLL_COLUMNS, cost)
+            except SnmpError as err:
+                if err.reason != "snmp_error":
+                    raise
+                # Likewise for a walk that errs on the IF-MIB / ENTITY-MIB columns: walked
+                # again without them (no firmware from ENTITY-MIB, no MAC, the rest as before).
+                return rows, await self._client.walk_columns(target, _PRINTER_COLUMNS, cost)
         rows = await self._client.get(target, (mib.SYS_UPTIME, *known.dynamic_oids), cost)
         # Every repetition past the alert table's end is decoded for nothing.
         return rows, await self._client.walk_columns(target, mib.ALERT_COLUMN_OIDS, cost,
@@ -132,15 +168,18 @@ class PrinterProbe:
                 static[oid] = value
         return _Known(static, tuple(dynamic), _alert_rows(rows))
 
-    def parse(self, rows: Rows, *, device: str, host: str, cost: PollCost | None = None
-              ) -> Reading:
-        """Pure: raw rows of one poll → Reading."""
+    def parse(self, rows: Rows, *, device: str, host: str, cost: PollCost | None = None,
+              identity: Identity | None = None) -> Reading:
+        """Pure: raw rows of one poll → Reading. ``identity``: the one parsed from the same
+        static rows at the last full poll (else it is parsed from ``rows``)."""
+        if identity is None:
+            identity = parsing.parse_identity(rows, host)
         printer_mib = any(oid.startswith(PRINTER_MIB_PREFIXES) for oid in rows)
         if not printer_mib and not parsing.host_resources_printer(rows):
             return Reading(
                 device=device, host=host, probe=self.name, reachable=True, status="unknown",
                 result="not_a_printer", error="not a printer: no Printer-MIB (1.3.6.1.2.1.43) data",
-                identity=parsing.parse_identity(rows), uptime_seconds=parsing.uptime_seconds(rows),
+                identity=identity, uptime_seconds=parsing.uptime_seconds(rows),
                 cost=cost or PollCost(),
             )
         faults, error_hex = parsing.printer_faults(rows)
@@ -170,7 +209,7 @@ class PrinterProbe:
             result=result,
             error=error,
             status=status,
-            identity=parsing.parse_identity(rows),
+            identity=identity,
             uptime_seconds=parsing.uptime_seconds(rows),
             device_status=device_status,
             printer_status=parsing.worst_status(

@@ -42,6 +42,46 @@ INPUT_COLUMNS: Final = (IN_TYPE, IN_MAX, IN_LEVEL, IN_MEDIA, IN_NAME, IN_DESCR)
 AL_SEVERITY, AL_TRAINING, AL_GROUP, AL_GROUP_INDEX, AL_LOCATION, AL_CODE, AL_DESCR = 2, 3, 4, 5, 6, 7, 8
 ALERT_COLUMNS: Final = (AL_SEVERITY, AL_GROUP, AL_GROUP_INDEX, AL_LOCATION, AL_CODE, AL_DESCR)
 
+# --- identity beyond RFC 3805: MAC and firmware (read on full polls only) ----------------------
+# IF-MIB (RFC 2863) ifType / ifPhysAddress columns, and RFC 1213/4293 ipAdEntIfIndex: the index
+# of the interface that carries an address (GET ``IP_AD_ENT_IF_INDEX.<a.b.c.d>``).
+IF_TYPE: Final = "1.3.6.1.2.1.2.2.1.3"
+IF_PHYS_ADDRESS: Final = "1.3.6.1.2.1.2.2.1.6"
+IP_AD_ENT_IF_INDEX: Final = "1.3.6.1.2.1.4.20.1.2"
+# IANAifType values of interfaces whose ifPhysAddress is a MAC-48 station address: ethernetCsmacd
+# (6) and the codes RFC 3635 deprecated in its favour but old agents still send, iso88023Csmacd
+# (7: seen on the Brother NC-8300h and FUJIFILM Apeos C7580 recordings), fastEther (62),
+# fastEtherFX (69), gigabitEthernet (117); and ieee80211 (71, Wi-Fi).
+ETHERNET_LIKE_IF_TYPES: Final = frozenset({6, 7, 62, 69, 71, 117})
+# ENTITY-MIB (RFC 6933) entPhysicalFirmwareRev and entPhysicalSoftwareRev columns. RFC 3805
+# (Printer MIB v2) defines no firmware object, nor does any PWG SNMP MIB (the PWG firmware
+# attributes, printer-firmware-name/-string-version, are IPP's); HOST-RESOURCES
+# hrSWInstalledTable has no "this is the firmware" marker and lists hundreds of rows on hosts.
+ENT_PHYSICAL_FIRMWARE_REV: Final = "1.3.6.1.2.1.47.1.1.1.1.9"
+ENT_PHYSICAL_SOFTWARE_REV: Final = "1.3.6.1.2.1.47.1.1.1.1.10"
+# Walked with the rest on a full poll: an agent without these tables answers each column's first
+# GETBULK with the next subtree's OIDs, which ends the column (no extra request, no timeout).
+IDENTITY_COLUMNS: Final = (IF_TYPE, IF_PHYS_ADDRESS, ENT_PHYSICAL_FIRMWARE_REV,
+                           ENT_PHYSICAL_SOFTWARE_REV)
+
+# Firmware written into sysDescr (or the printer's hrDeviceDescr) by agents without ENTITY-MIB:
+# labels that name the whole device's software, tried in this order, each followed by the
+# version token (probes.parsing.firmware_from_text has the rules). ``field_start``: the label
+# counts only at the start of a comma/semicolon-separated field (short labels that could be
+# words of a model name); ``letters_ok``: a version without digits counts (else a token must
+# hold a digit). Labels of parts ("Engine", "NIC", "ME", "PCL", "kernel") are not here.
+FIRMWARE_LABELS: Final[tuple[tuple[str, bool, bool, str], ...]] = (
+    # (label regex, field_start, letters_ok, where it was seen)
+    (r"firmware(?:\s*ver(?:sion)?\.?)?|f/w(?:\s*ver\.?)?", False, True,
+     "Brother NC-8300h 'Firmware Ver.1.14'; Ricoh SP 230SFNw 'Firmware Ver.D'"),
+    (r"sys(?:tem)?\s*sw\s*version|system\s*software|system", True, False,
+     "Xerox WorkCentre 'System Software 061.121.225.14700', 'Sys SW Version ...'"),
+    (r"ss", True, False, "Xerox AltaLink C8045 'SS 100.002.057.09608' (System Software)"),
+    (r"os", True, False, "Xerox Phaser 3300MFP 'OS 1.50.00.14' (the controller's software)"),
+    (r"version", False, False,
+     "Dell S5830dn 'version NH62.YS.N636 kernel ...' (Lexmark-built: same form)"),
+)
+
 # Everything a full printer poll walks, in one multi-column GETBULK walk.
 POLL_COLUMNS: Final = (
     HR_DEVICE_TYPE,
@@ -55,6 +95,7 @@ POLL_COLUMNS: Final = (
     *(f"{PRT_SUPPLIES_ENTRY}.{c}" for c in SUPPLY_COLUMNS),
     *(f"{PRT_INPUT_ENTRY}.{c}" for c in INPUT_COLUMNS),
     *(f"{PRT_ALERT_ENTRY}.{c}" for c in ALERT_COLUMNS),
+    *IDENTITY_COLUMNS,
 )
 # The columns that change between polls; the rest (names, capacities, serial) are "static" and
 # the collector refreshes them rarely (see collector.scheduler). The rows of the first group are

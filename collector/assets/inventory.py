@@ -1,12 +1,19 @@
-"""The asset list: one row per configured device from the latest readings (make, model,
-serial, firmware, location, MAC and IP, last seen, page count or hardware), and its CSV.
+"""The asset list: one row per configured device and per agent host (make, model, serial,
+firmware, OS, location, MAC and IP, last seen, page count or hardware), and its CSV.
 
-Pure functions over :class:`collector.state.DeviceState`; the page and the CSV route are in
+Pure functions over :class:`collector.state.DeviceState` and the hosts' latest inventories
+(:class:`collector.ingest.service.HostInventory`); the page and the CSV route are in
 :mod:`collector.web.assets`. A value the device has not told us is empty, never guessed.
-The make comes from the sysObjectID's enterprise number (:data:`ENTERPRISES`, IANA's
-registry), not from parsing model strings. Firmware and MAC are not read by the printer
-probe yet (hrDeviceDescr/prtGeneralTable and ifPhysAddress: a later probe change); their
-columns stay empty until a reading carries them.
+
+- Printers (``snmp_printer`` readings): the make comes from the sysObjectID's enterprise number
+  (:data:`ENTERPRISES`, IANA's registry), not from parsing model strings; model, serial,
+  firmware and MAC are the probe's (``probes.parsing.parse_identity``, rules in
+  docs/check-json.md "Firmware and MAC").
+- Hosts (an agent's inventory): make, model and serial are the DMI/SMBIOS strings the agent
+  sends, OS its name and release, MAC every interface MAC it reports, IP the configured
+  address, else the addresses the agent reports (IPv4 first), hardware the CPU model, cores,
+  memory and disks. A host known only from its stored inventory (no report since the
+  collector started) is listed too, last seen from the agents database.
 """
 
 from __future__ import annotations
@@ -14,10 +21,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable
+import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Final
 
+from agent.schema import Inventory
+from collector.ingest.service import HostInventory
 from collector.state import DeviceState
 
 # IANA private enterprise numbers of printer and copier makers (1.3.6.1.4.1.N)
@@ -40,6 +50,7 @@ class Asset:
     model: str
     serial: str
     firmware: str
+    os: str
     mac: str
     last_seen: float | None
     page_count: int | None
@@ -56,26 +67,80 @@ def make_of(sys_object_id: str | None) -> str:
     return ENTERPRISES.get(number, "")
 
 
-def asset(st: DeviceState) -> Asset:
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def hardware_of(inv: Inventory) -> str:
+    """One line: CPU model, cores / threads, memory, disks (mount point, size, file system)."""
+    cores = " / ".join(x for x in (
+        f"{inv.cpu_cores} cores" if inv.cpu_cores is not None else "",
+        f"{inv.cpu_threads} threads" if inv.cpu_threads is not None else "") if x)
+    disks = ", ".join(" ".join(x for x in (
+        d.mountpoint or d.device, _size(d.total_bytes) if d.total_bytes is not None else "",
+        d.fstype or "") if x) for d in inv.disks)
+    parts = (inv.cpu_model or "", cores,
+             f"{_size(inv.memory_bytes)} RAM" if inv.memory_bytes is not None else "",
+             f"disks: {disks}" if disks else "")
+    return "; ".join(p for p in parts if p)
+
+
+def _ips(inv: Inventory) -> str:
+    def key(ip: str) -> tuple[int, str]:
+        return (0 if ":" not in ip else 1, ip)
+    return " ".join(sorted(inv.ips, key=key))
+
+
+def asset(st: DeviceState, host: HostInventory | None = None) -> Asset:
+    """The row of one device; ``host``: its agent's latest inventory, if it runs one."""
     readings = list(st.readings.values())
     answered = [r for r in readings if r.reachable and not r.stale]
     # identity from the printer poll when there is one (it knows the most), else any reading
     best = st.readings.get("snmp_printer") or (readings[0] if readings else None)
     ident = best.identity if best is not None else None
+    inv = host.inventory if host is not None else None
     d = st.device
+    last_seen = max((r.time for r in answered), default=None)
+    if last_seen is None and host is not None and not readings:
+        last_seen = host.last_seen  # known from the agents database only (collector restarted)
+
+    def pick(from_host: str | None, from_probe: str | None) -> str:
+        return (from_host if inv is not None and from_host else from_probe) or ""
+
+    printer = st.readings.get("snmp_printer")
     return Asset(
         device=d.name, kind=d.kind, site=d.site or "", location=d.location or (
             (ident.sys_location or "") if ident else ""),
-        ip=d.host, make=make_of(ident.sys_object_id if ident else None),
-        model=(ident.model or "") if ident else "", serial=(ident.serial or "") if ident else "",
-        firmware="", mac="",
-        last_seen=max((r.time for r in answered), default=None),
-        page_count=best.page_count if best is not None else None,
-        hardware=", ".join(f"{k}={v:g}" for k, v in best.metrics) if best is not None else "")
+        ip=d.host if _is_ip(d.host) or inv is None or not inv.ips else _ips(inv),
+        make=pick(inv.manufacturer if inv else None,
+                  make_of(ident.sys_object_id if ident else None)),
+        model=pick(inv.model if inv else None, ident.model if ident else None),
+        serial=pick(inv.serial if inv else None, ident.serial if ident else None),
+        firmware=(ident.firmware or "") if ident else "",
+        os=" ".join(x for x in (inv.os, inv.os_release) if x) if inv else "",
+        mac=" ".join(inv.macs) if inv and inv.macs else ((ident.mac or "") if ident else ""),
+        last_seen=last_seen,
+        page_count=printer.page_count if printer is not None else None,
+        hardware=hardware_of(inv) if inv is not None else "")
 
 
-def assets(states: Iterable[DeviceState]) -> list[Asset]:
-    return sorted((asset(st) for st in states), key=lambda a: (a.site, a.device))
+def assets(states: Iterable[DeviceState],
+           hosts: Mapping[str, HostInventory] | None = None) -> list[Asset]:
+    """Every device of the state cache, and every host with an inventory but no state yet."""
+    hosts = hosts or {}
+    rows = {st.device.name: asset(st, hosts.get(st.device.name)) for st in states}
+    for name, host in hosts.items():
+        if name not in rows:
+            rows[name] = asset(DeviceState(host.device), host)
+    return sorted(rows.values(), key=lambda a: (a.site, a.device))
 
 
 def _cell(value: object) -> str:

@@ -5,7 +5,8 @@ Contracts:
   ``AgentStore.accept``); only the reports that were new go on: their ``host_*`` lines to the
   InfluxDB writer, a :class:`Reading` (probe ``agent``, summary ``metrics``) to every sink in
   order (writer, state cache, fault engine), their inventory to the store. A retried batch is
-  counted as duplicates and changes nothing.
+  counted as duplicates and changes nothing. :meth:`Ingest.host_inventories` reads the latest
+  inventory per device back (the asset list, ``collector.assets``).
 - An agent maps to the config's device of the same name (or whose ``host`` is its host name);
   otherwise it is a device of its own (kind ``settings.device_kind``). Its thresholds are the
   device's, completed by ``settings.thresholds`` for metrics the device does not name.
@@ -27,7 +28,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from agent.schema import Report
+from pydantic import ValidationError
+
+from agent.schema import Inventory, Report
 from collector.config import Config, DeviceConfig, Schedule, Threshold
 from collector.faults.observe import threshold_level
 from collector.faults.windows import effective_schedule, suppression
@@ -45,6 +48,16 @@ PROBE = "agent"
 SILENCE_STEP = 300.0
 SILENCE_LOOKBACK = 14 * 86400.0
 CPU_WINDOW_MAX = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class HostInventory:
+    """The latest inventory an agent sent (``time``: the report's), for the asset list."""
+
+    device: DeviceConfig
+    time: float
+    last_seen: float | None
+    inventory: Inventory
 
 
 @dataclass(slots=True)
@@ -208,6 +221,29 @@ class Ingest:
             except Exception:  # a sink's bug must not lose the other sinks' copy
                 self.stats.sink_errors += 1
                 log.exception("sink %s failed on an agent report", type(sink).__name__)
+
+    async def host_inventories(self) -> dict[str, HostInventory]:
+        """The latest stored inventory per device name (the newest when several agents map to
+        one device). Revoked agents are left out; a stored inventory that no longer validates
+        against :class:`Inventory` is skipped with a warning, never a failure. Raises only for
+        the agents database (sqlite3.Error, AgentStoreError)."""
+        stored = await self.store.inventories()
+        out: dict[str, HostInventory] = {}
+        for agent in await self.store.all_agents():
+            if agent.revoked_at is not None or agent.id not in stored:
+                continue
+            at, data = stored[agent.id]
+            try:
+                inventory = Inventory.model_validate_json(data)
+            except ValidationError as err:
+                log.warning("agent %s: stored inventory unreadable, left out of the asset "
+                            "list: %s", agent.id, err.errors()[0].get("msg", err))
+                continue
+            device = self.device_for(agent)
+            old = out.get(device.name)
+            if old is None or at > old.time:
+                out[device.name] = HostInventory(device, at, agent.last_seen, inventory)
+        return out
 
     # --- silence -----------------------------------------------------------------------------
     async def check_silence(self) -> list[str]:

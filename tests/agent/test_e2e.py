@@ -8,6 +8,8 @@ in the collector's (agent, seq) table and as one point in InfluxDB.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -164,3 +166,28 @@ def test_every_report_arrives_exactly_once(procs: tuple[Collector, AgentProcess,
     # the request was read before the kill depends on timing: since the request gate and the
     # accounts middleware were merged it is often not, so the duplicate itself is not asserted
     # here (tests/collector/ingest/test_api.py sends one on purpose).
+
+
+def test_host_appears_in_the_asset_list(procs: tuple[Collector, AgentProcess, str]) -> None:
+    """The real agent's inventory (its first report carries one) reaches /assets.csv: the row of
+    its host says what the agent reported, as the collector's agents API shows it."""
+    collector, agent, _ = procs
+    collector.start()
+    agent.start()
+    wait_for("a report with an inventory",
+             lambda: any(a.get("inventory") for a in collector.agents() or []))
+    [row] = collector.agents() or []
+    inv = row["inventory"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{collector.port}/assets.csv",
+                                timeout=5) as r:
+        text = r.read().decode()
+    rows = {r["device"]: r for r in csv.DictReader(io.StringIO(text))}
+    host = rows[HOST]
+    assert host["kind"] == "workstation" and host["last_seen"]
+    assert host["os"] == " ".join(x for x in (inv.get("os"), inv.get("os_release")) if x)
+    assert host["mac"] == " ".join(inv.get("macs", []))
+    assert host["serial"] == inv.get("serial", "") and host["model"] == inv.get("model", "")
+    if inv.get("cpu_cores") is not None:
+        assert f"{inv['cpu_cores']} cores" in host["hardware"]
+    for ip in inv.get("ips", []):
+        assert ip in host["ip"].split()

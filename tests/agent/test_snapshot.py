@@ -101,3 +101,15 @@ def test_inventory_reads_dmi_and_skips_placeholders(tmp_path: Path) -> None:
 def test_inventory_without_dmi_names_the_missing_fields(tmp_path: Path) -> None:
     inv = inventory(FakePsutil(), platform=_Platform, dmi_dir=tmp_path / "absent")
     assert "manufacturer" not in inv and {"manufacturer", "model", "serial"} <= set(inv["failed"])
+
+
+def test_inventory_serial_when_readable_else_absent(tmp_path: Path) -> None:
+    (tmp_path / "product_serial").write_text("PC0XYZ12\n")
+    inv = inventory(FakePsutil(), platform=_Platform, dmi_dir=tmp_path)
+    assert inv["serial"] == "PC0XYZ12" and "serial" not in inv["failed"]
+    # unreadable (root only on Linux; a directory stands in here, as tests run as root)
+    (tmp_path / "product_serial").unlink()
+    (tmp_path / "product_serial").mkdir()
+    inv = inventory(FakePsutil(), platform=_Platform, dmi_dir=tmp_path)
+    assert "serial" not in inv and "serial" in inv["failed"]
+    assert inv["macs"] == ["52:54:00:12:34:56"]  # the AF_LINK address of the fake NIC

@@ -209,7 +209,11 @@ class FuzzAgent(asyncio.DatagramProtocol):
         return ".".join(arcs), value
 
     def _value_mutant(self, mod: Any, oid: str, value: Any) -> tuple[str, Any]:
-        if self._rng.random() < 0.5:
+        # Values only: an endOfMibView / noSuch* marker made an INTEGER would be a varbind
+        # repeating the OID asked for (the "repeat" mode's garbage, always malformed). The full
+        # poll walks columns past the end of the recording (IF-MIB, ENTITY-MIB), so garbling
+        # those markers too would leave no seed whose values reach the parser.
+        if self._rng.random() < 0.5 or isinstance(value, _EXCEPTIONS):
             return oid, value
         rng = self._rng
         if self.mode == "huge_int":
@@ -229,6 +233,9 @@ class FuzzAgent(asyncio.DatagramProtocol):
                        mod.IpAddress("10.0.0.1")]
         return oid, rng.choice(choices)
 
+
+
+_EXCEPTIONS = (api.v2c.EndOfMibView, api.v2c.NoSuchObject, api.v2c.NoSuchInstance)
 
 
 def _following(oid: str, rows: list[tuple[str, Any]], keys: list[tuple[int, ...]]
