@@ -144,7 +144,8 @@ def render(reading: Reading, width: int | None = None) -> str:
     if not reading.reachable:
         return "\n".join(lines)
     for label, value in (("name", ident.sys_name), ("location", ident.sys_location),
-                         ("serial", ident.serial)):
+                         ("serial", ident.serial), ("firmware", ident.firmware),
+                         ("mac", ident.mac)):
         if value:
             lines.append(_fit(f"  {label + ':':<10}{_s(value)}", width))
     status = _s(" / ".join(s for s in (reading.device_status, reading.printer_status) if s) or "?")

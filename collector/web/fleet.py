@@ -211,7 +211,8 @@ async def device_page(request: web.Request) -> web.StreamResponse:
     probes = []
     for probe, r in sorted(st.readings.items()):
         ident = r.identity
-        facts = [("Model", ident.model), ("Serial", ident.serial), ("sysDescr", ident.sys_descr),
+        facts = [("Model", ident.model), ("Serial", ident.serial), ("Firmware", ident.firmware),
+                 ("MAC", ident.mac), ("sysDescr", ident.sys_descr),
                  ("Up since boot",
                   f"{r.uptime_seconds / 86400:.1f} days" if r.uptime_seconds else None),
                  ("Pages", f"{r.page_count:,}" if r.page_count is not None else None),

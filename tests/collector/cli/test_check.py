@@ -93,6 +93,13 @@ def test_human_output_fits_80_columns(snmpsim: Snmpsim) -> None:
         assert needle in text
 
 
+def test_human_output_names_firmware_and_mac(snmpsim: Snmpsim) -> None:
+    # the hand-made ENTITY-MIB printer: entPhysicalFirmwareRev and the polled interface's MAC
+    proc = run(snmpsim.host, "--port", str(snmpsim.port), "--community", "handmade_entity")
+    assert "firmware: 2.31.7" in proc.stdout and "mac:      02:00:00:a0:b0:02" in proc.stdout, (
+        proc.stdout)
+
+
 def test_unreachable_host_one_line_reason() -> None:
     port = free_port("udp")  # nothing listens there
     proc = run("127.0.0.1", "--port", str(port), "--timeout", "0.2", "--retries", "0", "--json")

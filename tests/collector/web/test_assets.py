@@ -183,6 +183,11 @@ async def test_assets_through_a_real_poll_and_a_real_agent_report(
         assert body["assets"][0]["os"] == "Linux 6.1.0-13-amd64"
         status, page = await server.call("GET", "/assets", token=ADMIN)
         assert status == 200 and "ThinkCentre M720q" in page and "2.31.7" in page
+        # the printer's own page names them too
+        status, page = await server.call("GET", "/devices/mfp", token=ADMIN)
+        assert status == 200, page
+        assert "<th>Firmware</th><td>2.31.7</td>" in page
+        assert "<th>MAC</th><td>02:00:00:a0:b0:02</td>" in page
 
 
 async def csv_rows(server: Server) -> list[dict[str, str]]:
