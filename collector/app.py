@@ -3,8 +3,10 @@ its cleanup contexts.
 
 Start-up runs them in order: the HTTP client session, the InfluxDB writer, the ticket queue (store,
 notifier, fault engine), the scheduler. Stopping (SIGTERM, SIGINT or SIGHUP, or the app's cleanup)
-runs them in reverse: polling stops first, then tickets close, then storage flushes what it holds (to
-InfluxDB, or to its disk spool). Every piece of app state is a typed key of :mod:`collector.keys`.
+runs them in reverse: polling stops first (and agent ingest next; both wait until every reading
+they handed over has reached all the sinks: collector/pipeline.py), then tickets close, then
+storage flushes what it holds (to InfluxDB, or to its disk spool). Every piece of app state is
+a typed key of :mod:`collector.keys`.
 """
 
 from __future__ import annotations
