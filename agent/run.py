@@ -265,7 +265,8 @@ class Agent:
             self._wake.set()
             sender.join(self.config.timeout * 2 + 1)
         if not sender.is_alive():
-            with contextlib.suppress(Revoked):
+            # revoked, or no identity and no collector: what is queued waits for the next run
+            with contextlib.suppress(EnrollError):
                 self.send_pending()
 
 

@@ -199,7 +199,7 @@ async def _supplies_ctx(app: web.Application) -> AsyncIterator[None]:
                                        write_lines=writer.write_lines if writer else None)
     history = await supplies_samples.HistoryStore.open(
         config.collector.state_dir / supplies_samples.DB_NAME)
-    restored = await engine.restore(history)
+    restored = await engine.restore(history, devices=[d.name for d in config.devices])
     if writer is not None and not restored:  # first start with an empty history file
         query = await InfluxQuery.create(config.storage, app.get(HTTP))
         try:

@@ -30,7 +30,7 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from collector.config import DeviceConfig
@@ -194,14 +194,19 @@ class SupplyEngine:
         """The oldest hourly sample time a supply can still hold (:data:`HISTORY` hours)."""
         return now - (HISTORY + 1) * self.settings.day_seconds / 24
 
-    async def restore(self, store: HistoryStore, *, now: float | None = None) -> int:
+    async def restore(self, store: HistoryStore, *, now: float | None = None,
+                      devices: Collection[str] | None = None) -> int:
         """Attach ``store`` and load every supply's history from it (the window only; older
-        rows are pruned): the number of supplies restored. From then on closed hours are
-        written to it as they close."""
+        rows are pruned; only ``devices`` when given, so a device gone from the config does not
+        come back): the number of supplies restored. From then on closed hours are written to
+        it as they close."""
         at = self._now() if now is None else now
         self.history_store = store
         await store.prune(self.window_start(at))
         loaded = await store.load(self.window_start(at), HISTORY)
+        if devices is not None:
+            keep = set(devices)
+            loaded = {k: v for k, v in loaded.items() if k[0] in keep}
         bin_s = self.settings.day_seconds / 24
         for (device, index), (hourly, open_hour) in loaded.items():
             track = self._track(device, index)

@@ -21,9 +21,9 @@ from collector.config import CollectorSettings, Config, DeviceConfig, SnmpProfil
 from collector.demo import Influxd, Snmpsim, free_port
 from collector.demo.simfleet import SimFleet
 from collector.keys import SUPPLIES
-from collector.supplies.engine import HISTORY, SupplyTrack
+from collector.supplies.engine import HISTORY, SupplyEngine, SupplyTrack
 from collector.supplies.forecast import Forecast, Sample, forecast, runs_out_for
-from collector.supplies.samples import DB_NAME, SampleRing
+from collector.supplies.samples import DB_NAME, HistoryStore, SampleRing
 from collector.supplies.settings import SuppliesSettings
 from probes.registry import probe_settings
 from probes.secret import Secret
@@ -57,8 +57,7 @@ async def test_a_restart_keeps_history_and_forecast(
     settings = SuppliesSettings(time_scale=86_400 / DAY_S)
     config = Config(
         path=tmp_path / "t.yaml",
-        collector=CollectorSettings(listen_port=free_port(), state_dir=tmp_path / "state",
-                                    jitter=0.1),
+        collector=CollectorSettings(state_dir=tmp_path / "state", jitter=0.1),
         storage=StorageConfig(backend="influxdb_v1", url=influxd.url,
                               database=f"hist_{uuid.uuid4().hex[:8]}", batch_size=50,
                               flush_interval=0.2, timeout=2.0),
@@ -134,3 +133,29 @@ def test_the_ring_keeps_values_exactly_and_at_most_maxlen() -> None:
     closed = [track.add(Sample(t, 50.0 - t, 7), 10.0) for t in (1.0, 2.0, 3.0, 11.0, 12.0, 21.0)]
     assert closed == [None, None, None, Sample(1.0, 48.0, 7), None, Sample(11.0, 39.0, 7)]
     assert track.history() == [Sample(1.0, 48.0, 7), Sample(11.0, 39.0, 7), Sample(21.0, 29.0, 7)]
+
+
+async def test_restore_keeps_configured_devices_and_the_window(tmp_path: Path) -> None:
+    """The store through its real SQLite file: a device gone from the config does not come
+    back, rows older than the window are pruned, the open hour comes back as it was."""
+    settings = SuppliesSettings()
+    store = await HistoryStore.open(tmp_path / DB_NAME)
+    hour = settings.day_seconds / 24
+    now = 1_800_000_000.0
+    try:
+        old = [("kept", "1.1", Sample(now - (HISTORY + 5) * hour, 90.0, 1))]
+        hourly = [("kept", "1.1", Sample(now - k * hour, 50.0 + k / 10, 100 - k))
+                  for k in range(48, 0, -1)]
+        await store.append([*old, *hourly, ("gone", "1.1", Sample(now - hour, 10.0, None))])
+        await store.save_open_hours([("kept", "1.1", Sample(now - 60, None, 200)),
+                                     ("kept", "1.1", Sample(now - 30, 49.0, 201))])
+        engine = await SupplyEngine.create(settings, now=lambda: now)
+        assert await engine.restore(store, devices=["kept"]) == 1
+        track = engine.track("kept", "1.1")
+        assert track is not None and engine.track("gone", "1.1") is None
+        assert list(track.samples) == [s for _, _, s in hourly]
+        assert list(track.pending) == [Sample(now - 60, None, 200), Sample(now - 30, 49.0, 201)]
+        assert track.last_level == 49.0
+        assert await store.count() == 48 + 1 + 2  # the old row pruned
+    finally:
+        await store.close()
