@@ -3,13 +3,22 @@ calling thread), and a sender thread that drains the queue oldest first whenever
 answers. Plain threads, no asyncio: two loops, one request every ``interval``.
 
 Identity: ``<state_dir>/identity.json`` (mode 0600) holds the agent id and token from
-enrollment. A 401 on reports (revoked, or the collector lost its database) removes it and the
-agent enrolls again with its secret; its queue and sequence numbers stay.
+enrollment. A 401 on reports for an unknown token (the collector lost its database) removes it
+and the agent enrolls again with its secret; its queue and sequence numbers stay, and queued
+reports are sent under the new agent id.
+
+Revoked: a 401 that says the agent was revoked (or an enrollment refused because this host was
+revoked) is logged once as an error saying what an admin must do (``fleetwatch agents allow
+HOST``); the agent then tries to enroll again only after :data:`REVOKED_RETRY_FIRST` s, doubling
+up to :data:`REVOKED_RETRY_MAX` s, with no request in between, and keeps queueing reports (the
+queue's caps apply). It never exits for it (a service manager would restart it at once).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -22,11 +31,32 @@ from agent.config import AgentConfig
 from agent.inventory import inventory
 from agent.queue import DiskQueue
 from agent.snapshot import Snapshotter, hostname
-from agent.transport import EnrollError, Transport
+from agent.transport import EnrollError, Revoked, Transport
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 60.0
+REVOKED_RETRY_FIRST = 300.0  # s from a revoke to the next enrollment try; doubles each refusal
+REVOKED_RETRY_MAX = 3600.0
+
+MACHINE_ID_FILES = (Path("/etc/machine-id"), Path("/var/lib/dbus/machine-id"))
+# machine-id(5): never hand out the raw id; a keyed hash with an application key is stable and
+# says nothing about the machine to anyone else.
+MACHINE_ID_KEY = b"fleetwatch-agent enrollment v1"
+
+
+def machine_id(files: tuple[Path, ...] | None = None) -> str | None:
+    """This machine's id for enrollment (HMAC-SHA256 of the OS machine id, 64 hex digits), or
+    None where there is none to read (Windows and macOS: not read yet). ``files`` default to
+    :data:`MACHINE_ID_FILES`."""
+    for f in MACHINE_ID_FILES if files is None else files:
+        try:
+            raw = f.read_text().strip()
+        except OSError:
+            continue
+        if raw:
+            return hmac.new(MACHINE_ID_KEY, raw.encode(), hashlib.sha256).hexdigest()
+    return None
 
 
 def _load_identity(path: Path) -> tuple[str, str] | None:
@@ -58,6 +88,13 @@ class Agent:
         self._identity_path = config.state_dir / "identity.json"
         self.identity = _load_identity(self._identity_path)
         self.hostname = config.hostname or hostname()
+        # Only under the machine's own name: several agents enrolled from one machine under
+        # names of their own (the demo, tests) must not share it.
+        self.machine_id = machine_id() if config.hostname is None else None
+        self.revoked: str | None = None  # the collector's words while this host is revoked
+        self._revoked_delay = REVOKED_RETRY_FIRST
+        self._revoked_until = 0.0
+        self._stop: threading.Event | None = None
         self._snap = Snapshotter(ps, processes_every=config.processes_every)
         self._wake = threading.Event()
         self._lock = threading.Lock()  # the queue and the identity, between the two threads
@@ -65,17 +102,44 @@ class Agent:
         self._batch_limit = config.batch_max_reports
         self.sent = 0
 
+    def _note_revoked(self, detail: str) -> None:
+        """The collector revoked this agent or refused this host: forget the identity, log it
+        once, and put the next enrollment try off (doubling, capped)."""
+        self.identity = None
+        with contextlib.suppress(OSError):
+            self._identity_path.unlink()
+        delay = self._revoked_delay
+        if self.revoked is None:
+            how = "" if "agents allow" in detail else (
+                f" To let it back, an admin runs `fleetwatch agents allow {self.hostname}`.")
+            log.error("the collector revoked this agent (%s): %s. It will not enroll again by "
+                      "itself: next try in %.0f min, then at most hourly; reports wait in the "
+                      "queue (up to its limits); once allowed, restart it to come back at "
+                      "once.%s", self.hostname, detail.rstrip("."), delay / 60, how)
+        else:
+            log.debug("still revoked (%s); next enrollment try in %.0f s", detail, delay)
+        self.revoked = detail
+        self._revoked_until = time.monotonic() + delay
+        self._revoked_delay = min(delay * 2, REVOKED_RETRY_MAX)
+
     def ensure_identity(self, stop: threading.Event | None = None) -> tuple[str, str]:
         """Enroll until it works (backing off). Raises EnrollError when it cannot succeed
-        without a person (no secret, or the secret is refused), or when ``stop`` is set."""
+        without a person (no secret, or the secret is refused), or when ``stop`` is set;
+        :class:`Revoked` while this host is revoked (without a request when the next try is
+        not due yet)."""
         delay = 1.0
         while self.identity is None:
+            if self.revoked is not None and time.monotonic() < self._revoked_until:
+                raise Revoked(self.revoked)
             secret = self.config.enroll_secret()
             if not secret:
                 raise EnrollError("no enrollment secret: set enroll_secret_file or "
                                   f"${self.config.enroll_secret_env}", retry=False)
             try:
-                agent_id, token = self.transport.enroll(secret, self.hostname)
+                agent_id, token = self.transport.enroll(secret, self.hostname, self.machine_id)
+            except Revoked as err:
+                self._note_revoked(str(err))
+                raise
             except EnrollError as err:
                 if not err.retry:
                     raise
@@ -88,12 +152,18 @@ class Agent:
                 continue
             _save_identity(self._identity_path, agent_id, token)
             self.identity = (agent_id, token)
-            log.info("enrolled as %s", agent_id)
+            if self.revoked is not None:
+                log.warning("enrolled again as %s: the collector allowed this host", agent_id)
+                self.revoked, self._revoked_delay = None, REVOKED_RETRY_FIRST
+            else:
+                log.info("enrolled as %s", agent_id)
         return self.identity
 
     def collect_once(self) -> int:
-        """Take a snapshot and queue it as a report; its sequence number."""
-        agent_id, _ = self.ensure_identity()
+        """Take a snapshot and queue it as a report; its sequence number. Needs no enrollment:
+        the report gets the agent id it is sent under (:meth:`send_pending`)."""
+        identity = self.identity
+        agent_id = identity[0] if identity is not None else ""
         snap = self._snap.take()
         report: dict[str, Any] = {"agent_id": agent_id, "time": time.time(),
                                   "interval": self.config.interval, "snapshot": snap}
@@ -118,8 +188,9 @@ class Agent:
                 batch = self.queue.peek(self._batch_limit, self.config.batch_max_bytes)
             if not batch:
                 return True
-            _, token = self.ensure_identity()
-            body = b'{"version":1,"reports":[' + b",".join(d for _, d in batch) + b"]}"
+            agent_id, token = self.ensure_identity(self._stop)
+            body = (b'{"version":1,"reports":[' + b",".join(_stamped(d, agent_id) for _, d in batch)
+                    + b"]}")
             sent = self.transport.send(token, body)
             seqs = [s for s, _ in batch]
             if sent.outcome == "ok":
@@ -127,6 +198,9 @@ class Agent:
                     self.queue.remove(seqs)
                 self.sent += len(seqs)
                 self._batch_limit = self.config.batch_max_reports
+            elif sent.outcome == "revoked":
+                self._note_revoked(sent.detail)
+                raise Revoked(sent.detail)
             elif sent.outcome == "unauthorized":
                 log.warning("collector refused the token (%s): enrolling again", sent.detail)
                 self.identity = None
@@ -154,6 +228,8 @@ class Agent:
                 return
             try:
                 ok = self.send_pending()
+            except Revoked:  # logged once by _note_revoked; no request until the next try
+                ok = False
             except EnrollError as err:
                 log.error("%s", err)
                 ok = False
@@ -167,8 +243,12 @@ class Agent:
 
     def run(self, stop: threading.Event) -> None:
         """Until ``stop`` is set; then one last send of what is queued (bounded by the
-        transport's timeout). Raises EnrollError when enrollment needs a person."""
-        self.ensure_identity(stop)
+        transport's timeout). Raises EnrollError when enrollment needs a person (not for a
+        revoke: that waits, see the module docstring)."""
+        self._stop = stop
+        # a revoke is logged; reports are queued meanwhile and the sender tries again when due
+        with contextlib.suppress(Revoked):
+            self.ensure_identity(stop)
         sender = threading.Thread(target=self._sender, args=(stop,), name="sender",
                                   daemon=True)
         sender.start()
@@ -185,4 +265,22 @@ class Agent:
             self._wake.set()
             sender.join(self.config.timeout * 2 + 1)
         if not sender.is_alive():
-            self.send_pending()
+            # revoked, or no identity and no collector: what is queued waits for the next run
+            with contextlib.suppress(EnrollError):
+                self.send_pending()
+
+
+def _stamped(report: bytes, agent_id: str) -> bytes:
+    """``report`` (queued JSON) with ``agent_id``: reports queued before an enrollment (or
+    under an earlier identity) are sent as the current agent's."""
+    prefix = b'{"agent_id":' + json.dumps(agent_id).encode() + b","
+    if report.startswith(prefix):
+        return report
+    try:
+        data = json.loads(report)
+    except ValueError:  # not ours to mend: the collector refuses it and it is dropped alone
+        return report
+    if not isinstance(data, dict):
+        return report
+    data["agent_id"] = agent_id
+    return json.dumps(data, separators=(",", ":")).encode()

@@ -177,6 +177,15 @@ class BatchResult(_Model):
 class EnrollRequest(_Model):
     secret: Annotated[str, Field(min_length=1, max_length=1024)]
     hostname: Annotated[str, Field(min_length=1, max_length=253)]
+    # HMAC-SHA256 of the OS machine id keyed with an application id (agent/run.py), so that a
+    # revoked host is still known after a rename; absent where the OS has none we read.
+    machine_id: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+class AllowRequest(_Model):
+    """``POST /api/v1/agents/allow``: a revoked host name, machine id or agent id."""
+
+    host: Annotated[str, Field(min_length=1, max_length=253)]
 
 
 class EnrollResponse(_Model):

@@ -10,7 +10,9 @@ Contracts:
   the network or the collector's answer: the caller keeps the reports queued on anything but
   ``ok`` (and drops a batch only when it is alone and ``rejected`` or ``too_large``).
 - :meth:`Transport.enroll` raises :class:`EnrollError` (``retry`` says whether trying again
-  later can help).
+  later can help), :class:`Revoked` when the collector refuses this host because its agent was
+  revoked.
+- A 401 on reports for a revoked agent is the outcome ``revoked`` (other 401s ``unauthorized``).
 - The token and the enrollment secret are never logged.
 """
 
@@ -30,7 +32,7 @@ from probes.errors import FleetwatchError
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["ok", "unauthorized", "too_large", "rejected", "unavailable"]
+Outcome = Literal["ok", "unauthorized", "revoked", "too_large", "rejected", "unavailable"]
 
 
 class EnrollError(FleetwatchError):
@@ -39,6 +41,14 @@ class EnrollError(FleetwatchError):
     def __init__(self, message: str, *, retry: bool) -> None:
         super().__init__(message)
         self.retry = retry
+
+
+class Revoked(EnrollError):
+    """The collector revoked this host's agent: enrolling again needs an admin
+    (``fleetwatch agents allow HOST``), so the agent must not keep trying soon."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +115,13 @@ class Transport:
                     raise
             raise AssertionError("unreachable")
 
-    def enroll(self, secret: str, hostname: str) -> tuple[str, str]:
+    def enroll(self, secret: str, hostname: str, machine_id: str | None = None
+               ) -> tuple[str, str]:
         """(agent id, token)."""
-        body = json.dumps({"secret": secret, "hostname": hostname}).encode()
+        fields = {"secret": secret, "hostname": hostname}
+        if machine_id:
+            fields["machine_id"] = machine_id
+        body = json.dumps(fields).encode()
         try:
             status, text = self._post("/api/v1/agents/enroll", body, {})
         except (OSError, http.client.HTTPException) as err:
@@ -120,6 +134,8 @@ class Transport:
             except (ValueError, KeyError, TypeError) as err:
                 raise EnrollError(f"enrollment answer not understood: {text[:200]}",
                                   retry=True) from err
+        if status == 403 and _flag(text, "revoked"):
+            raise Revoked(f"enrollment refused: {_message(text)}")
         # 429 (rate limit) and 5xx pass; a wrong secret (401/403) or 400 needs a person
         raise EnrollError(f"enrollment refused ({status}): {_message(text)}",
                           retry=status == 429 or status >= 500)
@@ -139,12 +155,21 @@ class Transport:
                 return Sent("unavailable", f"200 with an answer not understood: {text[:100]}")
         detail = _message(text)
         if status == 401:
-            return Sent("unauthorized", detail)
+            return Sent("revoked" if _flag(text, "revoked") else "unauthorized", detail)
         if status == 413:
             return Sent("too_large", detail)
         if status in (400, 422):
             return Sent("rejected", detail)
         return Sent("unavailable", f"{status} {detail}")
+
+
+def _flag(body: str, key: str) -> bool:
+    """Whether the JSON object ``body`` has ``key`` set to true."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get(key) is True
 
 
 def _message(body: str) -> str:

@@ -3,8 +3,10 @@ its cleanup contexts.
 
 Start-up runs them in order: the HTTP client session, the InfluxDB writer, the ticket queue (store,
 notifier, fault engine), the scheduler. Stopping (SIGTERM, SIGINT or SIGHUP, or the app's cleanup)
-runs them in reverse: polling stops first, then tickets close, then storage flushes what it holds (to
-InfluxDB, or to its disk spool). Every piece of app state is a typed key of :mod:`collector.keys`.
+runs them in reverse: polling stops first (and agent ingest next; both wait until every reading
+they handed over has reached all the sinks: collector/pipeline.py), then tickets close, then
+storage flushes what it holds (to InfluxDB, or to its disk spool). Every piece of app state is
+a typed key of :mod:`collector.keys`.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ from collector.scheduler import Scheduler
 from collector.state import StateCache
 from collector.storage.influx import InfluxWriter
 from collector.storage.query import InfluxQuery
+from collector.supplies import samples as supplies_samples
 from collector.supplies import stock as supplies_stock
-from collector.supplies.engine import SupplyEngine
+from collector.supplies.engine import HISTORY, SupplyEngine
 from collector.supplies.history import seed_engine
 from collector.tickets import DB_NAME
 from collector.tickets import api as tickets_api
@@ -183,21 +186,28 @@ async def _uptime_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _supplies_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Opens ``<state_dir>/supplies.sqlite3`` (stock, swaps), creates the supplies engine, puts
-    it in the sinks just before the fault engine (which reads its reorder advice)."""
+    """Opens ``<state_dir>/supplies.sqlite3`` (stock, swaps) and
+    ``<state_dir>/supplies-history.sqlite3`` (each supply's hourly history: the forecast goes on
+    after a restart; seeded once from InfluxDB when it is empty), creates the supplies engine,
+    puts it in the sinks just before the fault engine (which reads its reorder advice). At stop
+    the open hour's samples are saved."""
     config = app[CONFIG]
     settings = config.supplies  # the ``supplies:`` section
     stock = await supplies_stock.StockStore.open(config.collector.state_dir / supplies_stock.DB_NAME)
     writer = app[STATS].get("storage")
     engine = await SupplyEngine.create(settings, tickets=app.get(STORE), stock=stock,
                                        write_lines=writer.write_lines if writer else None)
-    if writer is not None:  # the forecast goes on from the stored history after a restart
+    history = await supplies_samples.HistoryStore.open(
+        config.collector.state_dir / supplies_samples.DB_NAME)
+    restored = await engine.restore(history, devices=[d.name for d in config.devices])
+    if writer is not None and not restored:  # first start with an empty history file
         query = await InfluxQuery.create(config.storage, app.get(HTTP))
         try:
             await seed_engine(engine, query, config.storage.database,
-                              devices=[d.name for d in config.devices])
+                              devices=[d.name for d in config.devices], days=HISTORY / 24)
         finally:
             await query.close()
+        await engine.persist_all()
     app[SUPPLIES], app[STOCK] = engine, stock
     app[STATS]["supplies"] = engine
     sinks = app[SINKS]
@@ -212,6 +222,8 @@ async def _supplies_ctx(app: web.Application) -> AsyncIterator[None]:
             sinks.remove(engine)
         if faults is not None:
             faults.advisor = None
+        await engine.save()
+        await history.close()
         await stock.close()
 
 

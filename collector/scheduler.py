@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import aiohttp
 
 from collector.config import CollectorSettings, DeviceConfig, ProbeConfig
-from collector.pipeline import ReadingSink
+from collector.pipeline import Pipeline, ReadingSink
 from probes.base import Probe, Resources, Target
 from probes.limiter import AdaptiveLimit
 from probes.model import Reading
@@ -80,7 +80,7 @@ class Scheduler:
     ) -> None:
         self._devices = list(devices)
         self._settings = settings
-        self._sinks = sinks
+        self.pipeline = Pipeline(sinks, self._sink_failed)
         self._snmp = snmp
         resources = Resources(snmp, http)
         # One probe object per kind in use: it may keep per-target state (a printer's columns).
@@ -111,11 +111,19 @@ class Scheduler:
         log.info("polling %d devices (%d probes)", len(self._devices), len(self._tasks))
 
     async def stop(self) -> None:
+        """Cancel the polls, then wait for the readings already handed to the sinks to reach
+        all of them (collector/pipeline.py: all sinks or none), so that the app may close the
+        sinks next."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.pipeline.drain()
         await self.limit.close()
+
+    def _sink_failed(self, sink: ReadingSink, device: DeviceConfig) -> None:
+        self.stats.sink_errors += 1
+        log.exception("sink %s failed on %s", type(sink).__name__, device.name)
 
     async def _loop(self, device: DeviceConfig, probe: ProbeConfig) -> None:
         interval = probe.interval
@@ -148,12 +156,7 @@ class Scheduler:
             gc.freeze()
             self._frozen = True
         reading, delay = self._apply_grace(device, probe, state, reading)
-        for sink in self._sinks:
-            try:
-                await sink.handle(reading, device)
-            except Exception:
-                self.stats.sink_errors += 1
-                log.exception("sink %s failed on %s", type(sink).__name__, device.name)
+        await self.pipeline.deliver(reading, device)  # reaches every sink, even if we are cancelled
         return delay
 
     def _apply_grace(self, device: DeviceConfig, probe: ProbeConfig, state: ProbeState,

@@ -17,7 +17,7 @@ ROLES: Final[tuple[Role, ...]] = ("viewer", "technician", "admin")
 # self: the caller's own account (whoami); needs a login even with public_read.
 # tickets.write: open, change and comment tickets.
 # stock.write: the stock on the shelf (supplies).
-# agents.manage: revoke a workstation agent.
+# agents.manage: revoke a workstation agent, or allow a revoked host to enroll again.
 # users.manage: accounts and tokens of others.
 Permission = Literal["public", "read", "self", "tickets.write", "stock.write", "agents.manage",
                      "users.manage"]
@@ -74,6 +74,7 @@ ROUTES: Final[dict[tuple[str, str], Permission]] = {
     ("GET", "/api/v1/agents/{agent}"): "read",
     ("POST", "/api/v1/agents/{agent}/revoke"): "agents.manage",
     ("GET", "/api/v1/events"): "read",  # live updates (collector/web/events.py)
+    ("POST", "/api/v1/agents/allow"): "agents.manage",  # a revoked host may enroll again
     ("GET", "/api/v1/whoami"): "self",
     ("GET", "/api/v1/users"): "users.manage",
 }

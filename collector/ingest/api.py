@@ -1,14 +1,21 @@
 """The agents' HTTP API and its cleanup context (:func:`setup`).
 
-- ``POST /api/v1/agents/enroll`` ``{"secret", "hostname"}`` → ``{"agent_id", "token"}``.
-  Rate-limited per client address (429); no secret configured → 403; wrong secret → 401.
+- ``POST /api/v1/agents/enroll`` ``{"secret", "hostname", "machine_id"?}`` → ``{"agent_id",
+  "token"}``. Rate-limited per client address (429); no secret configured → 403; wrong secret →
+  401; a host whose agent was revoked (by host name or machine id) → 403 with ``"revoked":
+  true`` until an admin allows it again: a revoke sticks even though the host still has the
+  secret (docs/agent.md, "Revoking an agent").
 - ``POST /api/v1/agents/reports`` (``Authorization: Bearer <agent token>``), a
   :class:`agent.schema.ReportBatch` → ``{"accepted", "duplicates"}``. Unknown or revoked token
-  → 401; body over ``max_body_bytes`` → 413; not the schema → 400 with the path of the bad
+  → 401 (``"revoked": true`` for a revoked one: its agent must not enroll again by itself);
+  body over ``max_body_bytes`` → 413; not the schema → 400 with the path of the bad
   field (``reports.0.snapshot.cpu.percent: ...``); a report of another agent id → 400. A bad
   request records nothing.
-- ``GET /api/v1/agents`` (with each agent's latest inventory), ``GET /api/v1/agents/{agent}``,
-  ``POST /api/v1/agents/{agent}/revoke`` (needs ``collector.api_token`` when that is set).
+- ``GET /api/v1/agents`` (with each agent's latest inventory, and ``revoked_hosts``),
+  ``GET /api/v1/agents/{agent}``, ``POST /api/v1/agents/{agent}/revoke`` and
+  ``POST /api/v1/agents/allow`` ``{"host"}`` (a revoked host name, machine id or agent id may
+  enroll again; 404 when nothing revoked matches). Both writes need ``agents.manage`` and
+  ``collector.api_token`` when that is set.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from agent.schema import EnrollRequest, ReportBatch
+from agent.schema import AllowRequest, EnrollRequest, ReportBatch
 from collector.ingest.service import Ingest
 from collector.ingest.settings import IngestSettings
 from collector.ingest.store import (
@@ -44,6 +51,10 @@ TOKEN_CACHE_SECONDS = 30.0
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
 
 
 def _validation_message(err: ValidationError) -> tuple[str, list[dict[str, str]]]:
@@ -133,7 +144,16 @@ class AgentsApi:
             log.warning("enrollment with a wrong secret from %s (%s)", who, req.hostname)
             return _error(401, "wrong enrollment secret")
         try:
-            row, token = await self.ingest.store.enroll(req.hostname, who)
+            revoked = await self.ingest.store.revoked_host(req.hostname, req.machine_id)
+            if revoked is not None:
+                log.info("enrollment of %s from %s refused: its agent %s was revoked", req.hostname,
+                         who, revoked.agent_id)
+                return _error(403, f"host {revoked.hostname} was revoked on "
+                              f"{_utc(revoked.revoked_at)}: it may enroll again only after an "
+                              f"admin runs `fleetwatch agents allow {revoked.hostname}`",
+                              revoked=True, hostname=revoked.hostname)
+            row, token = await self.ingest.store.enroll(req.hostname, who,
+                                                        machine_id=req.machine_id)
         except (sqlite3.Error, AgentStoreError) as err:
             log.error("agents database: %s", err)
             return _error(503, "agents database unavailable; try again later")
@@ -144,7 +164,7 @@ class AgentsApi:
         agent = await self._agent(request)
         if agent is None:
             self.ingest.stats.rejected += 1
-            return _error(401, "unknown or revoked agent token (enroll again)")
+            return await self._refused(request)
         body = await self._body(request)
         if isinstance(body, web.Response):
             self.ingest.stats.rejected += 1
@@ -175,7 +195,8 @@ class AgentsApi:
         inv = await self._inventories()
         agents = [{**a.to_json(), "device": self.ingest.device_for(a).name,
                    "inventory": inv.get(a.id)} for a in await self.ingest.store.all_agents()]
-        return web.json_response({"agents": agents})
+        revoked = [r.to_json() for r in await self.ingest.store.revoked_hosts()]
+        return web.json_response({"agents": agents, "revoked_hosts": revoked})
 
     async def get(self, request: web.Request) -> web.Response:
         try:
@@ -186,7 +207,19 @@ class AgentsApi:
         return web.json_response({**a.to_json(), "device": self.ingest.device_for(a).name,
                                   "inventory": inv})
 
-    async def revoke(self, request: web.Request) -> web.Response:
+    async def _refused(self, request: web.Request) -> web.Response:
+        """The 401 for a token that does not authenticate, saying whether it was revoked."""
+        _, _, token = request.headers.get("Authorization", "").partition(" ")
+        token = token.strip()
+        row = await self.ingest.store.revoked_by_token(token) if 0 < len(token) <= 512 else None
+        if row is not None and row.revoked_at is not None:
+            return _error(401, f"agent {row.id} ({row.hostname}) was revoked on "
+                          f"{_utc(row.revoked_at)}: do not enroll again until an admin runs "
+                          f"`fleetwatch agents allow {row.hostname}`", revoked=True)
+        return _error(401, "unknown agent token (enroll again)")
+
+    @staticmethod
+    def _admin_refusal(request: web.Request) -> web.Response | None:
         token = request.app[CONFIG].collector.api_token
         if token is not None:
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -194,6 +227,30 @@ class AgentsApi:
                     given.strip().encode(), token.reveal().encode()):
                 return _error(401, "missing or wrong bearer token (Authorization: Bearer "
                               "<token>)")
+        return None
+
+    async def allow(self, request: web.Request) -> web.Response:
+        refused = self._admin_refusal(request)
+        if refused is not None:
+            return refused
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            req = AllowRequest.model_validate_json(body)
+        except ValidationError as err:
+            message, problems = _validation_message(err)
+            return _error(400, message, problems=problems)
+        rows = await self.ingest.store.allow(req.host)
+        if not rows:
+            return _error(404, f"no revoked host, machine id or agent matches {req.host!r}")
+        log.info("revoked host %s allowed to enroll again", rows[0].hostname)
+        return web.json_response({"allowed": [r.to_json() for r in rows]})
+
+    async def revoke(self, request: web.Request) -> web.Response:
+        refused = self._admin_refusal(request)
+        if refused is not None:
+            return refused
         try:
             a = await self.ingest.store.revoke(request.match_info["agent"])
         except AgentNotFound as err:
@@ -240,3 +297,4 @@ def setup(app: web.Application, settings: IngestSettings) -> None:
     app.router.add_get("/api/v1/agents", route("list"))
     app.router.add_get("/api/v1/agents/{agent}", route("get"))
     app.router.add_post("/api/v1/agents/{agent}/revoke", route("revoke"))
+    app.router.add_post("/api/v1/agents/allow", route("allow"))

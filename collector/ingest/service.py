@@ -37,7 +37,7 @@ from collector.faults.windows import effective_schedule, suppression
 from collector.ingest.lines import report_lines
 from collector.ingest.settings import IngestSettings
 from collector.ingest.store import AgentRow, AgentStore
-from collector.pipeline import ReadingSink
+from collector.pipeline import Pipeline, ReadingSink
 from collector.storage.influx import InfluxWriter
 from probes.model import Reading, Status
 
@@ -123,6 +123,9 @@ class Ingest:
         self.settings = settings
         self.config = config
         self.sinks = sinks
+        # Every accepted report reaches every sink, even if its HTTP handler is cancelled at
+        # shutdown; stop() waits for them (collector/pipeline.py: all sinks or none).
+        self.pipeline = Pipeline(sinks, self._sink_failed)
         self._now = now
         self.stats = IngestStats()
         self._cpu: dict[str, CpuWindow] = {}
@@ -191,7 +194,12 @@ class Ingest:
 
     async def handle_batch(self, agent: AgentRow, reports: Sequence[Report]) -> tuple[int, int]:
         """(accepted, duplicates). Raises only for the agents database (the caller answers
-        503 and the agent retries: nothing was recorded)."""
+        503 and the agent retries: nothing was recorded). Once started, the batch is recorded
+        and delivered to the end even if the caller is cancelled (a handler cut at shutdown):
+        its (agent, seq) keys are never kept without their reports reaching the sinks."""
+        return await self.pipeline.protect(self._handle_batch(agent, reports))
+
+    async def _handle_batch(self, agent: AgentRow, reports: Sequence[Report]) -> tuple[int, int]:
         self.stats.batches += 1
         new: set[int] = set(await self.store.accept(agent.id, [(r.seq, r.time) for r in reports],
                                           now=self._now()))
@@ -208,19 +216,15 @@ class Ingest:
                 for w in writers:
                     await w.write_lines(lines)
             reading = self._reading(agent, device, report)
-            await self._to_sinks(reading, device)
+            await self.pipeline.deliver(reading, device)
             if report.inventory is not None:
                 await self.store.put_inventory(agent.id, report.time,
                                                report.inventory.model_dump_json(exclude_none=True))
         return len(accepted), len(reports) - len(accepted)
 
-    async def _to_sinks(self, reading: Reading, device: DeviceConfig) -> None:
-        for sink in list(self.sinks):
-            try:
-                await sink.handle(reading, device)
-            except Exception:  # a sink's bug must not lose the other sinks' copy
-                self.stats.sink_errors += 1
-                log.exception("sink %s failed on an agent report", type(sink).__name__)
+    def _sink_failed(self, sink: ReadingSink, device: DeviceConfig) -> None:
+        self.stats.sink_errors += 1
+        log.exception("sink %s failed on an agent report (%s)", type(sink).__name__, device.name)
 
     async def host_inventories(self) -> dict[str, HostInventory]:
         """The latest stored inventory per device name (the newest when several agents map to
@@ -268,7 +272,7 @@ class Ingest:
                 log.info("agent %s (%s) silent since %s", agent.id, device.name,
                          time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(last)))
             hours = (now - last) / 3600
-            await self._to_sinks(Reading(
+            await self.pipeline.deliver(Reading(
                 device=device.name, host=agent.hostname, probe=PROBE, time=now,
                 reachable=False, result="timeout", status="unreachable",
                 error=f"no agent report for {hours:.1f} h ({quiet / 3600:.1f} h in business "
@@ -298,8 +302,11 @@ class Ingest:
         self._task = asyncio.create_task(self._watch())
 
     async def stop(self) -> None:
+        """Stop the silence watch, then wait for the batches and readings in flight to reach
+        every sink (the app closes the sinks after this)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.pipeline.drain()

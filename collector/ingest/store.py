@@ -10,6 +10,11 @@ Contracts:
   returns only the reports that were new, in one transaction (shared with the calls that came
   in meanwhile: group commit): a retried batch changes nothing.
 - A revoked agent stays listed (with ``revoked_at``); its token no longer authenticates.
+- A revoke sticks: it also records the agent's host name (lower case) and, when the agent sent
+  one, its machine id in ``revoked_hosts``; enrollment under either is refused
+  (:meth:`AgentStore.revoked_host`) until an admin allows it again (:meth:`AgentStore.allow`).
+  Schema 2 added that table and ``agents.machine_id``; opening a schema-1 database adds them and
+  records the hosts of agents revoked before, unless the host has a live agent.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 DB_NAME = "agents.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
   id TEXT PRIMARY KEY,
@@ -44,7 +49,8 @@ CREATE TABLE IF NOT EXISTS agents (
   last_seen REAL,
   last_seq INTEGER NOT NULL DEFAULT 0,
   reports INTEGER NOT NULL DEFAULT 0,
-  duplicates INTEGER NOT NULL DEFAULT 0
+  duplicates INTEGER NOT NULL DEFAULT 0,
+  machine_id TEXT
 );
 CREATE TABLE IF NOT EXISTS reports (
   agent_id TEXT NOT NULL,
@@ -58,6 +64,21 @@ CREATE TABLE IF NOT EXISTS inventory (
   time REAL NOT NULL,
   data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS revoked_hosts (
+  key TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  hostname TEXT NOT NULL,
+  agent_id TEXT,
+  revoked_at REAL NOT NULL
+);
+"""
+# Schema 1 -> 2: the machine id an agent enrolled with, and the revoked hosts (above).
+_MIGRATE_2 = """
+ALTER TABLE agents ADD COLUMN machine_id TEXT;
+INSERT OR IGNORE INTO revoked_hosts (key, kind, hostname, agent_id, revoked_at)
+  SELECT lower(hostname), 'hostname', hostname, id, revoked_at FROM agents
+  WHERE revoked_at IS NOT NULL
+    AND lower(hostname) NOT IN (SELECT lower(hostname) FROM agents WHERE revoked_at IS NULL);
 """
 
 
@@ -89,6 +110,26 @@ class AgentRow:
                 "duplicates": self.duplicates}
 
 
+@dataclass(frozen=True, slots=True)
+class RevokedHost:
+    """A host name or machine id whose enrollment is refused since its agent was revoked."""
+
+    key: str
+    kind: str  # "hostname" or "machine_id"
+    hostname: str
+    agent_id: str | None
+    revoked_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "kind": self.kind, "hostname": self.hostname,
+                "agent_id": self.agent_id, "revoked_at": self.revoked_at}
+
+
+def host_key(hostname: str) -> str:
+    """How a host name is compared for revocation: case and a trailing dot do not count."""
+    return hostname.strip().rstrip(".").lower()
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -114,6 +155,8 @@ class AgentStore:
                                       f"{version}); refusing to guess")
             sqlite.use_wal(conn)
             conn.executescript(_SCHEMA)
+            if 0 < version < 2:
+                conn.executescript(f"BEGIN; {_MIGRATE_2} COMMIT;")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
         def connect() -> sqlite3.Connection:
@@ -131,17 +174,19 @@ class AgentStore:
         await self._worker.close(self._conn.close)
 
     # --- agents ------------------------------------------------------------------------------
-    async def enroll(self, hostname: str, source: str | None, now: float | None = None
-                     ) -> tuple[AgentRow, str]:
-        """A new agent and its token (returned once, never stored)."""
+    async def enroll(self, hostname: str, source: str | None, now: float | None = None, *,
+                     machine_id: str | None = None) -> tuple[AgentRow, str]:
+        """A new agent and its token (returned once, never stored). Does not check
+        :meth:`revoked_host`: the caller does (so that it can answer why)."""
         token = secrets.token_urlsafe(32)
         agent_id = f"{_slug(hostname)}-{secrets.token_hex(4)}"
         at = time.time() if now is None else now
 
         def txn() -> AgentRow:
             self._conn.execute(
-                "INSERT INTO agents (id, hostname, token_hash, enrolled_at, enrolled_from) "
-                "VALUES (?, ?, ?, ?, ?)", (agent_id, hostname, token_hash(token), at, source))
+                "INSERT INTO agents (id, hostname, token_hash, enrolled_at, enrolled_from, "
+                "machine_id) VALUES (?, ?, ?, ?, ?, ?)",
+                (agent_id, hostname, token_hash(token), at, source, machine_id))
             return self._get(agent_id)
 
         return await self._run(txn), token
@@ -172,13 +217,87 @@ class AgentStore:
         return await self._run(q)
 
     async def revoke(self, agent_id: str, now: float | None = None) -> AgentRow:
+        """Revoke the agent's token and refuse enrollment under its host name and machine
+        id from now on (one transaction). Raises AgentNotFound."""
         at = time.time() if now is None else now
 
         def txn() -> AgentRow:
-            self._conn.execute("UPDATE agents SET revoked_at = COALESCE(revoked_at, ?) "
-                               "WHERE id = ?", (at, agent_id))
-            return self._get(agent_id)
+            c = self._conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                c.execute("UPDATE agents SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+                          (at, agent_id))
+                row = self._get(agent_id)
+                found = c.execute("SELECT machine_id FROM agents WHERE id = ?",
+                                  (agent_id,)).fetchone()
+                keys = [(host_key(row.hostname), "hostname")]
+                if found and found[0]:
+                    keys.append((found[0], "machine_id"))
+                for key, kind in keys:
+                    c.execute("INSERT OR REPLACE INTO revoked_hosts (key, kind, hostname, "
+                              "agent_id, revoked_at) VALUES (?, ?, ?, ?, ?)",
+                              (key, kind, row.hostname, agent_id, row.revoked_at or at))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            return row
         return await self._run(txn)
+
+    async def revoked_host(self, hostname: str, machine_id: str | None = None
+                           ) -> RevokedHost | None:
+        """Why enrollment as ``hostname`` (or with ``machine_id``) is refused, or None."""
+        def q() -> RevokedHost | None:
+            row = self._conn.execute(
+                "SELECT key, kind, hostname, agent_id, revoked_at FROM revoked_hosts "
+                "WHERE key = ? OR (kind = 'machine_id' AND key = ?) ORDER BY kind LIMIT 1",
+                (host_key(hostname), machine_id or "")).fetchone()
+            return RevokedHost(*row) if row else None
+        return await self._run(q)
+
+    async def revoked_hosts(self) -> list[RevokedHost]:
+        def q() -> list[RevokedHost]:
+            return [RevokedHost(*r) for r in self._conn.execute(
+                "SELECT key, kind, hostname, agent_id, revoked_at FROM revoked_hosts "
+                "ORDER BY hostname, kind")]
+        return await self._run(q)
+
+    async def allow(self, host: str) -> list[RevokedHost]:
+        """An admin lets a revoked host enroll again: forget every revoked_hosts row whose
+        host name, machine id or revoked agent id is ``host``; the rows forgotten (none: nothing
+        matched). The revoked agent itself stays revoked; the host enrolls as a new agent."""
+        def txn() -> list[RevokedHost]:
+            c = self._conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                where = "lower(hostname) = ? OR key = ? OR agent_id = ?"
+                args = (host_key(host), host.strip(), host.strip())
+                rows = [RevokedHost(*r) for r in c.execute(
+                    "SELECT key, kind, hostname, agent_id, revoked_at FROM revoked_hosts "
+                    f"WHERE {where}", args)]
+                # the machine id of a host named here goes too (and the reverse)
+                hosts = {host_key(r.hostname) for r in rows}
+                for h in hosts:
+                    rows += [RevokedHost(*r) for r in c.execute(
+                        "SELECT key, kind, hostname, agent_id, revoked_at FROM revoked_hosts "
+                        "WHERE lower(hostname) = ? AND NOT (" + where + ")", (h, *args))]
+                c.executemany("DELETE FROM revoked_hosts WHERE key = ?",
+                              [(r.key,) for r in rows])
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            return rows
+        return await self._run(txn)
+
+    async def revoked_by_token(self, token: str) -> AgentRow | None:
+        """The revoked agent that held ``token`` (to tell a revoked agent from an unknown one)."""
+        def q() -> AgentRow | None:
+            row = self._conn.execute(
+                f"SELECT {_COLS} FROM agents WHERE token_hash = ? AND revoked_at IS NOT NULL",
+                (token_hash(token),)).fetchone()
+            return AgentRow(*row) if row else None
+        return await self._run(q)
 
     # --- reports -----------------------------------------------------------------------------
     async def accept(self, agent_id: str, reports: Sequence[tuple[int, float]],

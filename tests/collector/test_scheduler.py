@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -10,10 +13,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from collector.config import CollectorSettings, DeviceConfig, SnmpProfile
-from collector.demo import Snmpsim
+from collector.config import CollectorSettings, DeviceConfig, SnmpProfile, StorageConfig
+from collector.demo import Influxd, Snmpsim
 from collector.demo.simfleet import SimFleet
 from collector.scheduler import Scheduler
+from collector.state import StateCache
+from collector.storage.influx import InfluxWriter
+from collector.storage.query import InfluxQuery
 from probes.model import Reading
 from probes.printer import snmp_deadline
 from probes.registry import probe_settings
@@ -234,3 +240,58 @@ async def test_a_vanished_supply_makes_the_next_poll_full(
     again = sink.readings[-1]
     assert again.cost.pdus > light.cost.pdus
     assert removed.description not in [s.description for s in again.supplies]
+
+
+async def test_a_poll_stopped_during_the_group_commit_reaches_every_sink(
+    fleet: tuple[SimFleet, Snmpsim], parts: tuple[SnmpClient, aiohttp.ClientSession],
+    influxd: Influxd, tmp_path: Path
+) -> None:
+    """Shutdown while polls wait for the storage group commit: what ends up in InfluxDB is
+    exactly what the sinks after storage saw (collector/pipeline.py: all sinks or none). Before
+    the fix the commit stored the polls' lines, their cancellation then skipped the state cache
+    and the fault engine: InfluxDB held readings no other sink ever had."""
+    _, sim = fleet
+    devices = [device(f"sched-0{i}", sim, interval=0.3) for i in (1, 2, 3)]
+    db = f"fw_{uuid.uuid4().hex[:12]}"
+    storage = StorageConfig(backend="influxdb_v1", url=influxd.url, database=db, batch_size=40,
+                            flush_interval=0.05, timeout=5.0)
+    writer = await InfluxWriter.create(storage, tmp_path, parts[1])
+    loop = asyncio.get_running_loop()
+    committing = asyncio.Event()
+    armed = False
+    append = writer._spool.append
+
+    def slow_append(lines: list[str]) -> tuple[int, int]:  # a slow disk: the fsync takes 0.4 s
+        if armed:
+            loop.call_soon_threadsafe(committing.set)
+        time.sleep(0.4)
+        return append(lines)
+
+    writer._spool.append = slow_append  # type: ignore[method-assign]
+    await writer.start()
+    state, after = StateCache(tuple(devices)), ListSink()
+    sched = Scheduler(devices, CollectorSettings(jitter=0.0, max_concurrency=10),
+                      [writer, state, after], *parts)
+    try:
+        await sched.start()
+        await async_wait_until(lambda: len(after.readings) >= 6, timeout=15)
+        armed = True
+        await asyncio.wait_for(committing.wait(), timeout=10)
+        await asyncio.sleep(0.05)  # the polls of this group now wait for its fsync
+        await sched.stop()
+    finally:
+        await writer.close()
+    seen = Counter(r.device for r in after.readings)
+    query = await InfluxQuery.create(StorageConfig(url=influxd.url, timeout=10.0))
+    try:
+        rows = await query.query('SELECT COUNT("up") FROM "availability" GROUP BY "device"', db=db)
+    finally:
+        await query.close()
+    stored = {r["device"]: r["count"] for r in rows}
+    assert stored == dict(seen)
+    assert sum(seen.values()) >= 6
+    for name in seen:  # the state cache holds each device's last stored reading
+        latest = max(r.time for r in after.readings if r.device == name)
+        dev_state = state.get(name)
+        assert dev_state is not None
+        assert dev_state.readings["snmp_printer"].time == latest
