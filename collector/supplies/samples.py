@@ -17,20 +17,19 @@ method is one transaction in one worker thread; errors are :class:`HistoryError`
 
 from __future__ import annotations
 
-import asyncio
 import math
 import sqlite3
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Final, ParamSpec, TypeVar
+from typing import Final, TypeVar
 
+from collector.storage import sqlite
+from collector.storage.sqlite import Worker
 from collector.supplies.forecast import Sample
 from probes.errors import FleetwatchError
 
-P = ParamSpec("P")
 T = TypeVar("T")
 
 NO_PAGES: Final = -(2**63)  # int64 stand-in for "no page counter"
@@ -109,44 +108,30 @@ Key = tuple[str, str]  # (device, supply index)
 class HistoryStore:
     """Use ``await HistoryStore.open(path)``; no I/O in ``__init__``."""
 
-    def __init__(self, conn: sqlite3.Connection, pool: ThreadPoolExecutor, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, worker: Worker, path: Path) -> None:
         self._conn = conn
-        self._pool = pool
+        self._worker = worker
         self.path = path
         self._ids: dict[Key, int] = {}  # series ids (worker thread only)
 
     @classmethod
     async def open(cls, path: Path) -> HistoryStore:
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="supplies-history")
+        def setup(conn: sqlite3.Connection) -> None:
+            version = sqlite.schema_version(conn)
+            if version > SCHEMA_VERSION:
+                raise HistoryError(f"{path}: made by a newer Fleetwatch (schema {version})")
+            sqlite.use_wal(conn)
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
         def connect() -> sqlite3.Connection:
             try:
-                conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            except sqlite3.Error as err:
+                return sqlite.open_db(path, setup, error=lambda err: HistoryError(f"{path}: {err}"))
+            except sqlite3.Error as err:  # connect itself (a directory that cannot be written)
                 raise HistoryError(f"{path}: {err}") from err
-            try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise HistoryError(f"{path}: made by a newer Fleetwatch (schema {version})")
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.executescript(_SCHEMA)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            except sqlite3.Error as err:
-                conn.close()
-                raise HistoryError(f"{path}: {err}") from err
-            except HistoryError:
-                conn.close()
-                raise
-            return conn
 
-        loop = asyncio.get_running_loop()
-        try:
-            conn = await loop.run_in_executor(pool, connect)
-        except BaseException:
-            pool.shutdown(wait=False)
-            raise
-        return cls(conn, pool, path)
+        worker, conn = await Worker.start("supplies-history", connect)
+        return cls(conn, worker, path)
 
     async def _run(self, fn: Callable[[], T]) -> T:
         def guarded() -> T:
@@ -154,11 +139,10 @@ class HistoryStore:
                 return fn()
             except sqlite3.Error as err:
                 raise HistoryError(f"{self.path}: {err}") from err
-        return await asyncio.get_running_loop().run_in_executor(self._pool, guarded)
+        return await self._worker.run(guarded)
 
     async def close(self) -> None:
-        await self._run(self._conn.close)
-        self._pool.shutdown(wait=True)
+        await self._worker.close(self._conn.close)
 
     def _id(self, c: sqlite3.Connection, device: str, supply: str) -> int:
         key = (device, supply)
@@ -171,14 +155,8 @@ class HistoryStore:
         return found
 
     def _txn(self, statements: Callable[[sqlite3.Connection], object]) -> None:
-        c = self._conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with sqlite.transaction(self._conn) as c:
             statements(c)
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
 
     async def append(self, rows: Sequence[tuple[str, str, Sample]]) -> None:
         """Closed hours: (device, supply, the hour's sample), in one transaction."""
