@@ -35,6 +35,7 @@ from collector.config import Config, DeviceConfig, Schedule, Threshold
 from collector.faults.observe import threshold_level
 from collector.faults.windows import effective_schedule, suppression
 from collector.ingest.lines import report_lines
+from collector.ingest.rollup import HourlyRollup
 from collector.ingest.settings import IngestSettings
 from collector.ingest.store import AgentRow, AgentStore
 from collector.pipeline import Pipeline, ReadingSink
@@ -134,6 +135,13 @@ class Ingest:
                                for t in settings.thresholds)
         self._devices: dict[str, DeviceConfig] = {}
         self._task: asyncio.Task[None] | None = None
+        # hourly host rollups (collector/ingest/rollup.py), written through the same writers
+        self.rollup = HourlyRollup(self._write_rollups, now=now)
+
+    async def _write_rollups(self, lines: list[str]) -> None:
+        for w in self.sinks:
+            if isinstance(w, InfluxWriter):
+                await w.write_lines(lines)
 
     # --- devices -----------------------------------------------------------------------------
     def device_for(self, agent: AgentRow) -> DeviceConfig:
@@ -215,6 +223,7 @@ class Ingest:
                 lines = report_lines(report, device)
                 for w in writers:
                     await w.write_lines(lines)
+                self.rollup.add(report, device)
             reading = self._reading(agent, device, report)
             await self.pipeline.deliver(reading, device)
             if report.inventory is not None:
@@ -300,6 +309,7 @@ class Ingest:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._watch())
+        self.rollup.start()
 
     async def stop(self) -> None:
         """Stop the silence watch, then wait for the batches and readings in flight to reach
@@ -310,3 +320,4 @@ class Ingest:
                 await self._task
             self._task = None
         await self.pipeline.drain()
+        await self.rollup.stop()  # the open hours' segments, before the writer closes

@@ -9,6 +9,10 @@ Queries stay bounded: each asks for one device over a fixed range (:data:`WINDOW
 or 30 d) in fixed buckets (15 min, 1 h, 6 h), so a series has at most 96, 168 or 120 points
 whatever the poll or report rate. They are the queries of :func:`queries` and
 :func:`host_queries` (a test runs them against a real influxd).
+
+A host's 7 and 30 day charts (:data:`ROLLED`) read the hourly rollups the ingest writes
+(``collector.ingest.rollup``: additive segments of sums, counts and maxes), not the raw points:
+see :func:`host_rolled_rows` for which part of the range comes from where.
 """
 
 from __future__ import annotations
@@ -89,6 +93,143 @@ def host_queries(device: str, w: Window = DEFAULT) -> dict[str, str]:
         "reports": f'SELECT count("seq") AS "reports" FROM "host_system" WHERE {where} '
                    f'{group} fill(0)',
     }
+
+
+HOUR: Final = 3600
+ROLLED: Final = frozenset({"7d", "30d"})  # host windows read from the hourly rollups
+
+
+def host_span(now: float, w: Window) -> tuple[int, int]:
+    """(start, tail) of a rolled host window, in epoch seconds: ``start`` is ``now - range``
+    rounded *up* to the hour (every bucket holds whole hours), ``tail`` the start of the
+    previous hour: from there on raw points are read (the rollups of the open hour, and of
+    the hour just closed, may not be written yet)."""
+    start = -(-int(now - w.seconds) // HOUR) * HOUR
+    return start, int(now // HOUR) * HOUR - HOUR
+
+
+def _span(device: str, start: int, end: int | None) -> str:
+    upper = f" AND time < {end}s" if end is not None else ""
+    return f'"device" = {literal(device)} AND time >= {start}s{upper}'
+
+
+def host_part_queries(device: str, w: Window, start: int, end: int | None = None
+                      ) -> dict[str, str]:
+    """Raw points of [start, end) as the sums, counts and maxes the rollups hold, per bucket
+    of ``w`` (so that they merge with rollup rows: :func:`merge_host_rows`)."""
+    where, group = _span(device, start, end), f"GROUP BY time({w.bucket})"
+    return {
+        "cpu": f'SELECT sum("percent") AS "cpu_sum", count("percent") AS "cpu_n", '
+               f'max("percent") AS "cpu_max", sum("load1") AS "load1_sum", '
+               f'count("load1") AS "load1_n" FROM "host_cpu" WHERE {where} {group} fill(none)',
+        "memory": f'SELECT sum("used_percent") AS "mem_sum", count("used_percent") AS "mem_n", '
+                  f'max("used_percent") AS "mem_max", sum("swap_used_percent") AS "swap_sum", '
+                  f'count("swap_used_percent") AS "swap_n" FROM "host_mem" WHERE {where} '
+                  f'{group} fill(none)',
+        "disks": f'SELECT max("used_percent") AS "used_max" FROM "host_disk" WHERE {where} '
+                 f'{group}, "mountpoint" fill(none) SLIMIT {MOUNT_SERIES_LIMIT}',
+        "reports": f'SELECT count("seq") AS "reports" FROM "host_system" WHERE {where} '
+                   f'{group} fill(none)',
+    }
+
+
+def host_rollup_queries(device: str, w: Window, start: int, end: int) -> dict[str, str]:
+    """The rollup segments of [start, end) added up per bucket of ``w``."""
+    where, group = _span(device, start, end), f"GROUP BY time({w.bucket})"
+    sums = ", ".join(f'sum("{f}") AS "{f}"' for f in (
+        "reports", "cpu_n", "cpu_sum", "load1_n", "load1_sum", "mem_n", "mem_sum", "swap_n",
+        "swap_sum"))
+    return {
+        "hourly": f'SELECT {sums}, max("cpu_max") AS "cpu_max", max("mem_max") AS "mem_max" '
+                  f'FROM "host_1h" WHERE {where} {group} fill(none)',
+        "disks": f'SELECT max("used_max") AS "used_max" FROM "host_disk_1h" WHERE {where} '
+                 f'{group}, "mountpoint" fill(none) SLIMIT {MOUNT_SERIES_LIMIT}',
+    }
+
+
+def first_rollup_query(device: str, start: int, tail: int) -> str:
+    """The device's earliest rollup segment from an hour before ``start`` on."""
+    return (f'SELECT first("reports") AS "reports" FROM "host_1h" WHERE '
+            f'{_span(device, start - HOUR, tail)}')
+
+
+def merge_host_rows(parts: list[Mapping[str, list[dict[str, Any]]]], start: int, now: float,
+                    w: Window) -> dict[str, list[dict[str, Any]]]:
+    """Rows of :func:`host_part_queries` and :func:`host_rollup_queries` (any mix, over
+    disjoint time ranges) → the rows :func:`host_charts` takes, as :func:`host_queries` gives
+    them: per bucket mean = sum of sums / sum of counts, max = max of maxes, reports = sum
+    (0 for a bucket without any, from ``start``'s bucket to ``now``'s: ``fill(0)``)."""
+    acc: dict[int, dict[str, float]] = defaultdict(dict)
+    disks: dict[tuple[str, int], float] = {}
+    for part in parts:
+        for name in ("cpu", "memory", "reports", "hourly"):
+            for row in part.get(name, ()):
+                b = acc[row["time"]]
+                for k, v in row.items():
+                    if k == "time" or v is None:
+                        continue
+                    if k.endswith("_max"):
+                        b[k] = max(b.get(k, v), v)
+                    else:
+                        b[k] = b.get(k, 0) + v
+        for row in part.get("disks", ()):
+            v = row.get("used_max")
+            if v is not None:
+                key = (row.get("mountpoint") or "?", row["time"])
+                disks[key] = max(disks.get(key, v), v)
+
+    def ratio(b: dict[str, float], name: str) -> float | None:
+        n = b.get(f"{name}_n", 0)
+        return b[f"{name}_sum"] / n if n else None
+
+    cpu, memory = [], []
+    for t in sorted(acc):
+        b = acc[t]
+        mean, load1 = ratio(b, "cpu"), ratio(b, "load1")
+        if mean is not None or load1 is not None:
+            cpu.append({"time": t, "mean": mean, "max": b.get("cpu_max"), "load1": load1})
+        mem, swap = ratio(b, "mem"), ratio(b, "swap")
+        if mem is not None or swap is not None:
+            memory.append({"time": t, "mean": mem, "max": b.get("mem_max"), "swap": swap})
+    step = w.bucket_s
+    first, last = start // step * step, int(now) // step * step
+    reports = [{"time": t * 10**9, "reports": int(acc.get(t * 10**9, {}).get("reports", 0))}
+               for t in range(first, last + 1, step)]
+    return {"cpu": cpu, "memory": memory, "reports": reports,
+            "disks": [{"time": t, "mountpoint": m, "used": v}
+                      for (m, t), v in sorted(disks.items())]}
+
+
+async def host_rolled_rows(reader: InfluxQuery, db: str, device: str, w: Window, now: float
+                           ) -> dict[str, list[dict[str, Any]]]:
+    """A rolled window's rows, from three parts of [start, now] (:func:`host_span`):
+    - [start, head_end): raw points, where the device has no rollups (data older than the
+      rollup feature, an InfluxDB holding raw points only). ``head_end`` is the hour after
+      the one holding the device's first rollup segment (that hour may be partial: the
+      feature started in it), or ``start`` when rollups go back an hour before it; with no
+      rollups at all the whole range is raw (slow, but the same charts).
+    - [head_end, tail): the rollups.
+    - [tail, now]: raw points (at most two hours).
+    Two rounds of concurrent queries. Raises QueryError."""
+    start, tail = host_span(now, w)
+    raw_tail = host_part_queries(device, w, tail)
+    found = await asyncio.gather(reader.query(first_rollup_query(device, start, tail), db=db),
+                                 *(reader.query(q, db=db) for q in raw_tail.values()))
+    first, tail_rows = found[0], dict(zip(raw_tail, found[1:], strict=True))
+    head_end = tail
+    if first and first[0].get("reports") is not None:
+        head_end = min(tail, max(start, int(first[0]["time"] // 10**9) // HOUR * HOUR + HOUR))
+    wanted: list[dict[str, str]] = []
+    if head_end < tail:
+        wanted.append(host_rollup_queries(device, w, head_end, tail))
+    if start < head_end:
+        wanted.append(host_part_queries(device, w, start, head_end))
+    flat = [(i, name, q) for i, qs in enumerate(wanted) for name, q in qs.items()]
+    rows = await asyncio.gather(*(reader.query(q, db=db) for _, _, q in flat))
+    parts: list[dict[str, list[dict[str, Any]]]] = [{} for _ in wanted]
+    for (i, name, _), got in zip(flat, rows, strict=True):
+        parts[i][name] = got
+    return merge_host_rows([*parts, tail_rows], start, now, w)
 
 
 def _points(rows: list[dict[str, Any]], field: str) -> list[tuple[float, float]]:
@@ -183,6 +324,13 @@ async def device_history(reader: InfluxQuery, storage: StorageConfig, device: st
                          ) -> tuple[list[Chart], str | None]:
     """The charts (a host's when ``host``), or an empty list and why (InfluxDB away or
     refusing). The queries run concurrently."""
+    now = time.time()
+    if host and window.key in ROLLED:
+        try:
+            rolled = await host_rolled_rows(reader, storage.database, device, window, now)
+        except QueryError as err:
+            return [], f"history unavailable: {err}"
+        return host_charts(rolled, now, window), None
     wanted = host_queries(device, window) if host else queries(device, window)
     try:
         found = await asyncio.gather(*(reader.query(q, db=storage.database)
@@ -191,4 +339,4 @@ async def device_history(reader: InfluxQuery, storage: StorageConfig, device: st
         return [], f"history unavailable: {err}"
     rows = dict(zip(wanted, found, strict=True))
     build = host_charts if host else charts
-    return build(rows, time.time(), window), None
+    return build(rows, now, window), None
