@@ -166,8 +166,8 @@ def merge_host_rows(parts: list[Mapping[str, list[dict[str, Any]]]], start: int,
             for row in part.get(name, ()):
                 b = acc[row["time"]]
                 for k, v in row.items():
-                    if k == "time" or v is None:
-                        continue
+                    if k == "time" or not isinstance(v, int | float):
+                        continue  # also "_measurement"
                     if k.endswith("_max"):
                         b[k] = max(b.get(k, v), v)
                     else:

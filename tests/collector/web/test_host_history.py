@@ -25,12 +25,23 @@ from collector.auth import AuthSettings
 from collector.config import CollectorSettings, Config, DeviceConfig, StorageConfig
 from collector.demo import Influxd, free_port
 from collector.ingest.lines import report_lines
+from collector.ingest.rollup import HourlyRollup
 from collector.ingest.service import Ingest
 from collector.ingest.settings import IngestSettings
 from collector.ingest.store import DB_NAME, AgentStore
+from collector.keys import INGEST, SINKS
 from collector.state import DeviceState
+from collector.storage.influx import InfluxWriter
 from collector.storage.query import InfluxQuery
-from collector.web.history import WINDOWS, host_charts, host_queries
+from collector.web.history import (
+    WINDOWS,
+    host_charts,
+    host_part_queries,
+    host_queries,
+    host_rolled_rows,
+    host_span,
+    merge_host_rows,
+)
 from collector.web.hostinfo import host_facts, inventory_facts
 from probes.model import Reading
 from tests.browser import browser, chromium_page, screenshot  # noqa: F401  (pytest fixtures)
@@ -40,6 +51,11 @@ HOST = "pc-o'hist"  # a quote: the InfluxQL literal must hold
 SILENT_DAY = 10  # no report at all that day (the PC was off)
 MOUNTS = {"/": None, "/home": 20.0, "/var": 80.0, "/boot": 30.0, "/data": 10.0, "/srv": 5.0}
 SECRET = "enroll-host-history"
+LATE = "pc-late"
+
+
+async def _discard(lines: list[str]) -> None:
+    raise AssertionError("not used: the test writes the lines itself")
 
 
 def host_reports(agent_id: str, now: float) -> list[Report]:
@@ -153,6 +169,18 @@ def host_db(influxd: Influxd) -> str:
     other = DeviceConfig(name="pc-other", host="pc-other", kind="workstation")
     lines = [line for r in host_reports("a1", now) for line in report_lines(r, device)]
     lines += [line for r in host_reports("a2", now)[:8] for line in report_lines(r, other)]
+    # hourly rollups of HOST's reports (written as the ingest would: every hour closed long
+    # ago), and of "pc-late" only from the middle of an hour 12.3 days ago on (the rollup
+    # feature arrived then); "pc-other" has none (an InfluxDB of raw points only)
+    late = DeviceConfig(name=LATE, host="pc-late", kind="workstation")
+    rollup = HourlyRollup(_discard, now=lambda: now + 2 * DAY)
+    for r in host_reports("a1", now):
+        rollup.add(r, device)
+    for r in host_reports("a3", now):
+        lines += report_lines(r, late)
+        if r.time > now - 12.3 * DAY:
+            rollup.add(r, late)
+    lines += rollup.take()
     req = urllib.request.Request(f"{influxd.url}/write?db={db}", data="\n".join(lines).encode(),
                                  method="POST")
     with urllib.request.urlopen(req, timeout=30) as resp:
@@ -203,11 +231,89 @@ async def test_a_shorter_range_has_finer_buckets_and_keeps_the_spike(
     assert "GROUP BY time(15m)" in host_queries(HOST, WINDOWS["24h"])["cpu"]
 
 
+async def _both(influxd: Influxd, db: str, device: str, key: str, now: float
+                ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    """(rows the page draws for ``key``: rollups + raw head and tail, rows of raw points
+    only over the same range)."""
+    w = WINDOWS[key]
+    start, _ = host_span(now, w)
+    reader = await InfluxQuery.create(StorageConfig(url=influxd.url))
+    try:
+        rolled = await host_rolled_rows(reader, db, device, w, now)
+        raw = {name: await reader.query(q, db=db)
+               for name, q in host_part_queries(device, w, start).items()}
+    finally:
+        await reader.close()
+    return rolled, merge_host_rows([raw], start, now, w)
+
+
+def _assert_same(rolled: dict[str, list[dict[str, Any]]],
+                 raw: dict[str, list[dict[str, Any]]]) -> None:
+    assert rolled.keys() == raw.keys()
+    for name in raw:
+        assert len(rolled[name]) == len(raw[name]), name
+        for a, b in zip(rolled[name], raw[name], strict=True):
+            assert a.keys() == b.keys()
+            for k, v in b.items():
+                same = a[k] == v if v is None or isinstance(v, str) else a[k] == pytest.approx(
+                    v, rel=1e-12)
+                assert same, (name, k, a, b)
+
+
+@pytest.mark.parametrize("key", ["30d", "7d"])
+@pytest.mark.parametrize("device", [HOST, LATE, "pc-other"])
+async def test_rolled_charts_equal_the_raw_charts(influxd: Influxd, host_db: str, key: str,
+                                                  device: str) -> None:
+    """Rollups for the whole range (HOST), from the middle of an hour 12.3 days ago (LATE:
+    raw before, rollups after), none ("pc-other"): the same rows, hence the same charts."""
+    now = time.time()
+    rolled, raw = await _both(influxd, host_db, device, key, now)
+    _assert_same(rolled, raw)
+    assert sum(r["reports"] for r in raw["reports"]) == (
+        (8 if key == "30d" else 0) if device == "pc-other"
+        else 29 * 4 + 1 if key == "30d" else 7 * 4 + 1)
+    assert host_charts(rolled, now, WINDOWS[key]) == host_charts(raw, now, WINDOWS[key])
+    if key == "30d" and device == HOST:  # what the old raw query draws, away from the edge
+        old = await _run(influxd, host_db, host_queries(HOST))
+        assert [r["max"] for r in old["cpu"]] == [r["max"] for r in rolled["cpu"]]
+        assert [r["mean"] for r in old["cpu"]] == pytest.approx(
+            [r["mean"] for r in rolled["cpu"]])
+
+
+async def test_the_rolled_range_reads_rollups_after_the_first_rollup_hour(
+        influxd: Influxd, host_db: str) -> None:
+    """Which part comes from where, shown with points that disagree on purpose: the hour of
+    the device's first segment is read raw (the feature may have started inside it), the
+    later hours from host_1h even with no raw point behind them."""
+    now = time.time()
+    db = f"{host_db}_marker"
+    influxd.query(f'CREATE DATABASE "{db}"')
+    at = int(now - 20 * DAY) // (6 * 3600) * (6 * 3600) + 60  # early in a 6 h bucket
+    tags = "device=pc-marker,kind=workstation"
+    body = "\n".join([
+        f"host_1h,{tags} reports=3i,cpu_n=3i,cpu_sum=3.0,cpu_max=1.0 {at * 10**9}",  # not read
+        f"host_cpu,{tags} percent=99.0 {(at + 5) * 10**9}",  # read: the first hour is raw
+        f"host_1h,{tags} reports=7i,cpu_n=7i,cpu_sum=70.0,cpu_max=42.0 "
+        f"{(at + 6 * 3600) * 10**9}",  # read (no raw point behind it)
+        f"host_cpu,{tags} percent=1.0 {(at + 6 * 3600 + 5) * 10**9}"])  # not read
+    req = urllib.request.Request(f"{influxd.url}/write?db={db}", data=body.encode(),
+                                 method="POST")
+    await asyncio.to_thread(urllib.request.urlopen, req, timeout=30)
+    reader = await InfluxQuery.create(StorageConfig(url=influxd.url))
+    try:
+        rows = await host_rolled_rows(reader, db, "pc-marker", WINDOWS["30d"], now)
+    finally:
+        await reader.close()
+    assert [(r["mean"], r["max"]) for r in rows["cpu"]] == [(99.0, 99.0), (10.0, 42.0)]
+    assert sum(r["reports"] for r in rows["reports"]) == 7
+
+
 # --- the page, through the real ingest API and writer -------------------------------------
 
 
 @pytest.fixture()
-async def host_app(tmp_path: Path, influxd: Influxd) -> AsyncIterator[tuple[str, str]]:
+async def host_app(tmp_path: Path, influxd: Influxd
+                   ) -> AsyncIterator[tuple[str, str, web.Application]]:
     db = f"hostpage_{uuid.uuid4().hex[:8]}"
     (tmp_path / "secret").write_text(SECRET + "\n")
     config = Config(path=tmp_path / "c.yaml",
@@ -222,7 +328,7 @@ async def host_app(tmp_path: Path, influxd: Influxd) -> AsyncIterator[tuple[str,
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        yield f"http://127.0.0.1:{port}", db
+        yield f"http://127.0.0.1:{port}", db, app
     finally:
         await runner.cleanup()
 
@@ -252,8 +358,8 @@ async def ingest_history(url: str, influxd: Influxd, db: str, http: aiohttp.Clie
 
 
 async def test_host_device_page_shows_inventory_and_host_charts(
-        influxd: Influxd, host_app: tuple[str, str]) -> None:
-    url, db = host_app
+        influxd: Influxd, host_app: tuple[str, str, web.Application]) -> None:
+    url, db, _ = host_app
     async with aiohttp.ClientSession() as http:
         await ingest_history(url, influxd, db, http)
         async with http.get(f"{url}/devices/pc-hist") as r:
@@ -285,9 +391,10 @@ async def test_host_device_page_shows_inventory_and_host_charts(
     assert printer_page.count('<svg class="chart"') == 3 and "host-inventory" not in printer_page
 
 
-async def test_host_page_in_chromium_at_420px(influxd: Influxd, host_app: tuple[str, str],
+async def test_host_page_in_chromium_at_420px(influxd: Influxd,
+                                              host_app: tuple[str, str, web.Application],
                                               chromium_page: Page) -> None:  # noqa: F811
-    url, db = host_app
+    url, db, _ = host_app
     async with aiohttp.ClientSession() as http:
         await ingest_history(url, influxd, db, http)
     page = chromium_page
@@ -309,3 +416,30 @@ async def test_host_page_in_chromium_at_420px(influxd: Influxd, host_app: tuple[
     await page.set_viewport_size({"width": 1100, "height": 900})
     await screenshot(page, "host-device-24h")
     assert problems == []  # no CSP refusal, no script error
+
+
+async def test_ingest_writes_rollups_and_the_page_draws_them(
+        influxd: Influxd, host_app: tuple[str, str, web.Application]) -> None:
+    """Reports through the real ingest API: the segments of the closed hours reach influxd
+    (one flush, as the next tick would do it), the page's 30 day rows from them equal the
+    raw rows, and the page shows them."""
+    url, db, app = host_app
+    async with aiohttp.ClientSession() as http:
+        await ingest_history(url, influxd, db, http)
+        rollup = app[INGEST].rollup
+        assert rollup.open_segments() >= 29 * 4
+        written = await rollup.flush()
+        assert written > 0 and rollup.open_segments() <= 1  # the open hour's may wait
+        writer = next(x for x in app[SINKS] if isinstance(x, InfluxWriter))
+        await writer.flush()  # spool → influxd now
+        q = 'SELECT sum("reports") AS "n" FROM "host_1h" WHERE "device" = \'pc-hist\''
+        rows = await _run(influxd, db, {"n": q})
+        n = rows["n"][0]["n"]
+        assert n >= 29 * 4 - 1 and n <= 29 * 4 + 1
+        now = time.time()
+        rolled, raw = await _both(influxd, db, "pc-hist", "30d", now)
+        _assert_same(rolled, raw)
+        async with http.get(f"{url}/devices/pc-hist?range=30d") as r:
+            assert r.status == 200
+            page = await r.text()
+    assert page.count('<svg class="chart"') == 5 and "max: 97%" in page and "/: 69%" in page
