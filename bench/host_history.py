@@ -3,8 +3,15 @@
 One host with ``--days`` (default 30) of agent reports, one every ``--interval`` seconds
 (default 10, the agent's default: 259,200 reports), each as the lines ``report_lines`` writes
 for CPU, memory, the system point and ``--mounts`` disks (default 2), in a real influxd
-(Debian 1.6). Then the host's device page over HTTP (``/devices/pc-bench?range=…``: inventory
-read from the agents store, five InfluxQL queries run concurrently, five SVG charts rendered),
+(Debian 1.6). Every report also goes through the ingest's hourly rollup
+(``collector.ingest.rollup.HourlyRollup.add``, timed: its cost per report is printed beside
+``report_lines``'s) and the rollup segments are written too, one per 10 minutes of reports
+(as a collector running all month writes them: a flush every 10 minutes and at each hour's
+end); ``--no-rollups`` leaves them out (the page then reads every range from raw points).
+Then the host's device page over HTTP (``/devices/pc-bench?range=…``: inventory
+read from the agents store; 24 h: five InfluxQL queries run concurrently; 7 and 30 days: the
+first rollup and four raw queries of the last two hours, then two rollup queries (and four raw
+ones for hours without rollups); five SVG charts rendered),
 ``--requests`` times per range; p50/p95/max. The peer is the floor of the same data: one
 ungrouped ``mean("percent")`` of ``host_cpu`` over the range, straight to influxd (it scans the
 same points and returns one number).
@@ -35,6 +42,7 @@ from collector.auth import AuthSettings
 from collector.config import CollectorSettings, Config, DeviceConfig, StorageConfig
 from collector.demo import Influxd, free_port
 from collector.ingest.lines import report_lines
+from collector.ingest.rollup import HourlyRollup
 from collector.ingest.settings import IngestSettings
 from collector.web.history import WINDOWS
 
@@ -58,14 +66,21 @@ def templates(mounts: int) -> list[str]:
     return made
 
 
-def write_history(influxd: Influxd, db: str, days: int, interval: int, mounts: int
-                  ) -> tuple[int, float]:
+async def _unused(lines: list[str]) -> None:
+    raise AssertionError("the bench writes the rollup lines itself")
+
+
+def write_history(influxd: Influxd, db: str, days: int, interval: int, mounts: int,
+                  rollups: bool = True) -> tuple[int, float]:
     influxd.query(f'CREATE DATABASE "{db}"')
     made = templates(mounts)
     rng = random.Random(13)
     end = time.time() - 60
     t, seq, points, took = end - days * 86400, 0, 0, time.perf_counter()
     batch: list[str] = []
+    device = DeviceConfig(name=HOST, host=HOST, kind="workstation")
+    rollup = HourlyRollup(_unused, now=lambda: end + 7200)
+    add_s, lines_s, n = 0.0, 0.0, 0
 
     def flush() -> None:
         req = urllib.request.Request(f"{influxd.url}/write?db={db}",
@@ -78,12 +93,32 @@ def write_history(influxd: Influxd, db: str, days: int, interval: int, mounts: i
         seq += 1
         cpu, mem = round(rng.uniform(1, 100), 1), round(rng.uniform(30, 60), 1)
         batch += [m.format(cpu=cpu, mem=mem, seq=seq, t=int(t * 1e9)) for m in made]
+        if rollups:
+            report = Report(agent_id="a", seq=seq, time=t, snapshot=Snapshot(
+                cpu=Cpu(percent=cpu, load1=0.5), memory=Memory(used_percent=mem),
+                disks=[Disk(mountpoint=f"/m{i}", fstype="ext4", used_percent=50.0)
+                       for i in range(mounts)], uptime_seconds=100.0))
+            a = time.perf_counter()
+            rollup.add(report, device)
+            b = time.perf_counter()
+            if n % 10 == 0:  # the peer, on a sample
+                report_lines(report, device)
+                lines_s += time.perf_counter() - b
+            add_s += b - a
+            n += 1
+            if n % max(1, 600 // interval) == 0:  # the 10-minute flush
+                batch += rollup.take()
         if len(batch) >= 20000:
             points += len(batch)
             flush()
         t += interval
+    batch += rollup.take(everything=True)
     points += len(batch)
     flush()
+    if n:
+        print(f"rollup: {rollup.segments_written:,} segments; HourlyRollup.add "
+              f"{add_s / n * 1e6:.2f} us per report (peer: report_lines "
+              f"{lines_s / ((n + 9) // 10) * 1e6:.2f} us per report)")
     return points, time.perf_counter() - took
 
 
@@ -95,7 +130,8 @@ async def main_async(args: argparse.Namespace) -> None:
             tmp = Path(tmp_name)
             db = "bench_hosts"
             points, took = await asyncio.to_thread(write_history, influxd, db, args.days,
-                                                   args.interval, args.mounts)
+                                                   args.interval, args.mounts,
+                                                   not args.no_rollups)
             print(f"{points:,} points written ({args.days} days of reports every "
                   f"{args.interval} s, {args.mounts} disks) in {took:.0f} s\n")
             (tmp / "secret").write_text(SECRET + "\n")
@@ -164,6 +200,8 @@ def main() -> None:
     p.add_argument("--interval", type=int, default=10)
     p.add_argument("--mounts", type=int, default=2)
     p.add_argument("--requests", type=int, default=20)
+    p.add_argument("--no-rollups", action="store_true",
+                   help="raw points only (the page reads every range from them)")
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
     args = p.parse_args()
     if args.quick:
