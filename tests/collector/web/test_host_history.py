@@ -443,3 +443,69 @@ async def test_ingest_writes_rollups_and_the_page_draws_them(
             assert r.status == 200
             page = await r.text()
     assert page.count('<svg class="chart"') == 5 and "max: 97%" in page and "/: 69%" in page
+
+
+async def test_a_restart_mid_hour_and_late_reports_keep_the_rollups_whole(
+        tmp_path: Path, influxd: Influxd) -> None:
+    """Two lives of the collector (same state directory and database): the first stops
+    cleanly in the middle of an hour (its open segments are written at stop), the second gets
+    the rest of that hour and late reports for an hour the first already closed. Per hour the
+    rollups count exactly the raw reports, and the 30 day rows equal the raw rows."""
+    db = f"restart_{uuid.uuid4().hex[:8]}"
+    (tmp_path / "secret").write_text(SECRET + "\n")
+    config = Config(path=tmp_path / "c.yaml",
+                    collector=CollectorSettings(state_dir=tmp_path / "state"),
+                    storage=StorageConfig(backend="influxdb_v1", url=influxd.url, database=db,
+                                          flush_interval=0.2))
+    base = int(time.time()) // 3600 * 3600 - 5 * 86400
+    first = [base + i * 300.0 for i in range(18)]  # hour 0 and half of hour 1
+    second = [base + 5400 + i * 300.0 for i in range(18)]  # the rest of hour 1 and hour 2
+    late = [base + 150 + i * 600.0 for i in range(6)]  # hour 0 again
+    json_post = {"Content-Type": "application/json"}
+    enrolled: dict[str, str] = {}
+    seq = 0
+    for life, times in enumerate((first, second + late)):
+        app = build_app(config, AuthSettings(public_read=True),
+                        ingest=IngestSettings(enroll_secret_file=tmp_path / "secret"))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"http://127.0.0.1:{port}"
+        try:
+            async with aiohttp.ClientSession() as http:
+                if life == 0:
+                    async with http.post(f"{url}/api/v1/agents/enroll", headers=json_post,
+                                         json={"secret": SECRET, "hostname": "pc-r"}) as r:
+                        assert r.status == 200
+                        enrolled = await r.json()
+                reports = []
+                for at in times:
+                    seq += 1
+                    reports.append(Report(agent_id=enrolled["agent_id"], seq=seq, time=at,
+                                          snapshot=Snapshot(
+                                              cpu=Cpu(percent=float(seq % 50), load1=0.2),
+                                              memory=Memory(used_percent=30.0 + seq % 9),
+                                              disks=[Disk(mountpoint="/",
+                                                          used_percent=float(seq))])))
+                body = {"version": 1, "reports": [x.model_dump(mode="json", exclude_none=True)
+                                                  for x in reports]}
+                async with http.post(f"{url}/api/v1/agents/reports", json=body, headers={
+                        **json_post, "Authorization": f"Bearer {enrolled['token']}"}) as r:
+                    assert r.status == 200 and (await r.json())["accepted"] == len(reports)
+        finally:
+            await runner.cleanup()  # the clean stop writes the open segments
+    where = f"\"device\" = 'pc-r' AND time >= {base}s GROUP BY time(1h) fill(none)"
+    got = await _run(influxd, db, {
+        "rolled": f'SELECT sum("reports") AS "n", count("reports") AS "segments", '
+                  f'max("cpu_max") AS "max" FROM "host_1h" WHERE {where}',
+        "raw": f'SELECT count("percent") AS "n", max("percent") AS "max" FROM "host_cpu" '
+               f"WHERE {where}"})
+    assert [(r["time"], r["n"], r["max"]) for r in got["rolled"]] == [
+        (r["time"], r["n"], r["max"]) for r in got["raw"]]
+    assert [r["n"] for r in got["raw"]] == [12 + 6, 6 + 6, 12]
+    # hour 0: the first life's closed segment and the late one; hour 1: one per life
+    assert [r["segments"] for r in got["rolled"]][:2] == [2, 2]
+    rolled, raw = await _both(influxd, db, "pc-r", "30d", time.time())
+    _assert_same(rolled, raw)
+    assert sum(r["reports"] for r in rolled["reports"]) == 42
