@@ -101,6 +101,13 @@ def test_reports_count_in_the_hour_of_their_own_time() -> None:
     assert m == "host_1h" and tags == {"device": "pc\\ 1", "kind": "workstation", "site": "hq"}
     assert stamp == int((T0 + HOUR - 0.001) * 1e6) * 1000
     assert r.open_segments() == 0 and r.take() == []
+    # a device whose config tags include "mountpoint": the disk line keeps one, its own
+    tagged = DeviceConfig(name="pc2", host="pc2", tags={"mountpoint": "x", "room": "b 2"})
+    r.add(rep(4, T0, disks={"/var": 1.0}), tagged)
+    found = {m: t for m, t, _, _ in parse(r.take())}
+    assert found["host_disk_1h"] == {"device": "pc2", "kind": "printer", "mountpoint": "/var",
+                                     "room": "b\\ 2"}
+    assert found["host_1h"]["room"] == "b\\ 2"
 
 
 def test_open_hour_waits_until_it_closes_or_is_old_enough() -> None:
