@@ -421,15 +421,14 @@ async def test_host_page_in_chromium_at_420px(influxd: Influxd,
 async def test_ingest_writes_rollups_and_the_page_draws_them(
         influxd: Influxd, host_app: tuple[str, str, web.Application]) -> None:
     """Reports through the real ingest API: the segments of the closed hours reach influxd
-    (one flush, as the next tick would do it), the page's 30 day rows from them equal the
+    (one flush, as the next tick does it), the page's 30 day rows from them equal the
     raw rows, and the page shows them."""
     url, db, app = host_app
     async with aiohttp.ClientSession() as http:
         await ingest_history(url, influxd, db, http)
         rollup = app[INGEST].rollup
-        assert rollup.open_segments() >= 29 * 4
-        written = await rollup.flush()
-        assert written > 0 and rollup.open_segments() <= 1  # the open hour's may wait
+        await rollup.flush()  # (a tick may have done it already: then this writes nothing)
+        assert rollup.open_segments() <= 1  # the open hour's segment may wait
         writer = next(x for x in app[SINKS] if isinstance(x, InfluxWriter))
         await writer.flush()  # spool → influxd now
         q = 'SELECT sum("reports") AS "n" FROM "host_1h" WHERE "device" = \'pc-hist\''
