@@ -138,6 +138,7 @@ class HourlyRollup:
         self._heads: dict[str, list[tuple[str, str]]] = {}
         self._stamps: dict[tuple[str, int], int] = {}  # last stamp written per (device, hour)
         self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
         self.segments_written = 0
         self.lines_lost = 0
 
@@ -180,23 +181,26 @@ class HourlyRollup:
         return out
 
     async def flush(self, *, everything: bool = False) -> int:
-        """Write the due segments; the number of lines written (0 when nothing was due)."""
-        lines = self.take(everything=everything)
-        if not lines:
-            return 0
-        try:
-            await self._write(lines)
-        except Exception:
-            self.lines_lost += len(lines)
-            log.exception("%d hourly rollup lines not written (raw points unaffected)",
-                          len(lines))
-            return 0
-        return len(lines)
+        """Write the due segments; the number of lines written (0 when nothing was due).
+        One flush at a time (the stop's waits for a tick's in progress)."""
+        async with self._lock:
+            lines = self.take(everything=everything)
+            if not lines:
+                return 0
+            try:
+                await self._write(lines)
+            except Exception:
+                self.lines_lost += len(lines)
+                log.exception("%d hourly rollup lines not written (raw points unaffected)",
+                              len(lines))
+                return 0
+            return len(lines)
 
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.tick)
-            await self.flush()
+            # shielded: a stop during a write must not take back lines already taken
+            await asyncio.shield(self.flush())
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())

@@ -182,6 +182,29 @@ async def test_ticks_flush_closed_hours_and_stop_flushes_the_rest() -> None:
     assert set(per_hour(sink.lines)) == {T0 - HOUR, T0} and r.open_segments() == 0
 
 
+async def test_a_stop_during_a_ticks_write_loses_nothing() -> None:
+    release, started = asyncio.Event(), asyncio.Event()
+    written: list[str] = []
+
+    async def slow(lines: list[str]) -> None:
+        started.set()
+        await release.wait()  # a writer waiting for its group commit
+        written.extend(lines)
+
+    clock = Clock(T0 + 30)
+    r = HourlyRollup(slow, tick=0.01, now=clock)
+    r.start()
+    r.add(rep(1, T0 - 10), DEV)  # closed: the tick takes it and blocks in the write
+    await asyncio.wait_for(started.wait(), 5)
+    r.add(rep(2, T0 + 20), DEV)  # open: the stop's
+    stopping = asyncio.create_task(r.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done()  # the stop waits for the tick's write
+    release.set()
+    await asyncio.wait_for(stopping, 5)
+    assert set(per_hour(written)) == {T0 - HOUR, T0} and r.lines_lost == 0
+
+
 async def test_a_failing_write_is_counted_and_the_rollup_goes_on() -> None:
     async def broken(lines: list[str]) -> None:
         raise RuntimeError("writer closed")
