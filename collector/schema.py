@@ -52,9 +52,14 @@ SCHEMA: Final[dict[str, tuple[tuple[str, ...], dict[str, str]]]] = {
     }),
 }
 
+# The extra tag keys of the agent's host lines (collector.ingest.lines.HOST_SCHEMA) and of their
+# hourly rollups (collector.ingest.rollup.ROLLUP_SCHEMA); a test holds those tables to this list.
+HOST_TAGS: Final = ("core", "mountpoint", "fstype", "disk", "interface", "sensor", "label",
+                    "rank_by", "rank")
+
 # Tag names a device's config ``tags`` may not use: every tag key Fleetwatch writes itself (a
 # second "type" or "supply" would make InfluxDB refuse the line: "duplicate tags"), and "time",
 # which InfluxDB refuses as a tag key. The config loader rejects them; :func:`device_tags` also
 # leaves them out of hand-built configs.
 RESERVED_TAGS: Final = frozenset(
-    {*DEVICE_TAGS, *(tag for tags, _ in SCHEMA.values() for tag in tags), "time"})
+    {*DEVICE_TAGS, *(tag for tags, _ in SCHEMA.values() for tag in tags), *HOST_TAGS, "time"})

@@ -26,6 +26,8 @@ from collector.config import (
     WeeklyWindow,
 )
 from collector.config.loader import ConfigErrors, load_config
+from collector.ingest.lines import HOST_SCHEMA
+from collector.ingest.rollup import ROLLUP_SCHEMA
 from collector.schema import DEVICE_TAGS, SCHEMA
 from probes.errors import ConfigError
 from probes.registry import probe_settings
@@ -54,7 +56,9 @@ def errors_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> C
 
 
 # Every tag key a line can carry, from the schema itself (not a second list), minus "time".
-RESERVED_TAGS = {*DEVICE_TAGS, *(t for tags, _ in SCHEMA.values() for t in tags)}
+RESERVED_TAGS = {*DEVICE_TAGS, *(t for tags, _ in SCHEMA.values() for t in tags),
+                 *(t for tags, _ in HOST_SCHEMA.values() for t in tags),
+                 *(t for tags, _ in ROLLUP_SCHEMA.values() for t in tags)}
 RESERVED_TAG_MESSAGE = (
     "{name!r} is a reserved tag name (Fleetwatch writes " + ", ".join(sorted(RESERVED_TAGS))
     + " itself, and InfluxDB refuses a tag named time); pick another name")
@@ -386,6 +390,9 @@ CASES = [
     ("device tag named like the device tag",
      DEV.replace("}", ", tags: {device: x}}  #<"), "devices[0].tags.device",
      RESERVED_TAG_MESSAGE.format(name="device")),
+    ("device tag named like a host line's tag (an agent host's disks)",
+     DEV.replace("}", ", tags: {mountpoint: x}}  #<"), "devices[0].tags.mountpoint",
+     RESERVED_TAG_MESSAGE.format(name="mountpoint")),
     ("unknown device time zone", """\
         devices:
           - name: p1

@@ -8,6 +8,8 @@ from pathlib import Path
 from agent.schema import Battery, Cpu, Disk, Memory, Process, Report, Snapshot
 from collector.config import DeviceConfig
 from collector.ingest.lines import HOST_SCHEMA, report_lines
+from collector.ingest.rollup import ROLLUP_SCHEMA
+from collector.schema import HOST_TAGS, RESERVED_TAGS
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -37,3 +39,11 @@ def test_schema_doc_lists_every_host_measurement() -> None:
             assert f"`{tag}`" in section.group(1)
         for field, kind in fields.items():
             assert re.search(rf"^\| `{field}` \| {kind} \|", section.group(1), re.M), field
+
+
+def test_every_host_line_tag_is_reserved_for_config_tags() -> None:
+    # a device config tag of the same name would make a second tag on the line: InfluxDB refuses
+    # "duplicate tags" and the report's points are lost
+    written = {t for table in (HOST_SCHEMA, ROLLUP_SCHEMA) for tags, _ in table.values()
+               for t in tags}
+    assert written == set(HOST_TAGS) and written <= RESERVED_TAGS
