@@ -35,7 +35,7 @@ from agent.schema import Inventory, Report
 from collector.config import Config, DeviceConfig, Schedule, Threshold
 from collector.faults.observe import threshold_level
 from collector.faults.windows import effective_schedule, suppression
-from collector.ingest.lines import report_lines
+from collector.ingest.lines import HostTags, host_tags, report_lines
 from collector.ingest.settings import IngestSettings
 from collector.ingest.store import AgentRow, AgentStore
 from collector.pipeline import Pipeline, ReadingSink
@@ -135,6 +135,7 @@ class Ingest:
         self._defaults = tuple(Threshold(t.metric, t.warning, t.critical, t.direction, t.hysteresis)
                                for t in settings.thresholds)
         self._devices: dict[str, DeviceConfig] = {}
+        self._tags: dict[str, HostTags] = {}  # agent id -> its device's escaped tags
         self._task: asyncio.Task[None] | None = None
 
     # --- devices -----------------------------------------------------------------------------
@@ -223,9 +224,12 @@ class Ingest:
         others = [s for s in sinks if not isinstance(s, InfluxWriter)]
         readings = [self._reading(agent, device, r) for r in accepted]
         if writers:
+            tags = self._tags.get(agent.id)
+            if tags is None:
+                tags = self._tags[agent.id] = host_tags(device)
             lines: list[str] = []
             for report, reading in zip(accepted, readings, strict=True):
-                lines += report_lines(report, device)
+                lines += report_lines(report, device, tags)
                 lines += reading_lines(reading, device)
             for w in writers:
                 try:
