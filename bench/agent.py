@@ -86,7 +86,11 @@ def start_collector(tmp: Path, storage: str) -> tuple[subprocess.Popen[bytes], i
                              str(cfg), "--log-level", "WARNING"], env=env,
                             stdout=(tmp / "collector.log").open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
-    wait_up(f"http://127.0.0.1:{port}/api/v1/agents", proc)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/api/v1/agents", proc)
+    except BaseException:
+        stop(proc)  # a collector that never answered is not left running
+        raise
     return proc, port
 
 
