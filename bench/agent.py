@@ -13,7 +13,10 @@ rate, request latency p50/p99 (client side), and the count check: every report a
 collector is in its (agent, seq) table and in InfluxDB once, none lost.
 
     python -m bench.agent footprint --minutes 5
-    python -m bench.agent ingest --agents 50 --batch 1 --seconds 20
+    python -m bench.agent ingest --agents 50 --batch 1 --seconds 20 [--nice 10] [--peer]
+
+``--peer``: the same load against a bare aiohttp app (reads the body, answers JSON) instead of
+the collector: the floor that aiohttp itself costs per request on this machine at that moment.
 """
 
 from __future__ import annotations
@@ -34,10 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from agent.schema import Cpu, Disk, Memory, NetIo, Report, Snapshot
 from collector.demo import Influxd, LabError, free_port
 from collector.ingest.store import DB_NAME, AgentStore
+from probes import eventloop
 
 ROOT = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -73,14 +78,19 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> Non
 def start_collector(tmp: Path, storage: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     cfg = tmp / "collector.yaml"
+    # public_read: the bench reads /api/v1/agents without an account (reads need one otherwise)
     cfg.write_text(f"collector: {{listen: 127.0.0.1:{port}, state_dir: '{tmp / 'state'}'}}\n"
-                   f"storage: {storage}\ndevices: []\n")
+                   f"storage: {storage}\nauth: {{public_read: true}}\ndevices: []\n")
     env = {**os.environ, "FLEETWATCH_ENROLL_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "collector", "--config",
                              str(cfg), "--log-level", "WARNING"], env=env,
                             stdout=(tmp / "collector.log").open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
-    wait_up(f"http://127.0.0.1:{port}/api/v1/agents", proc)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/api/v1/agents", proc)
+    except BaseException:
+        stop(proc)  # a collector that never answered is not left running
+        raise
     return proc, port
 
 
@@ -218,21 +228,29 @@ async def _enroll(state: Path, n: int) -> list[tuple[str, str]]:
         await store.close()
 
 
-def ingest(n_agents: int, batch: int, seconds: float, rate: float | None = None
-           ) -> dict[str, Any]:
+def ingest(n_agents: int, batch: int, seconds: float, rate: float | None = None,
+           nice: int = 0) -> dict[str, Any]:
+    """``nice``: the load generator (this process) lowers its own priority by that much once
+    influxd and the collector run (they keep the normal one), so that on a busy machine the
+    collector's figure is less disturbed by the load it is measured under."""
     tmp = Path(tempfile.mkdtemp(prefix="fleetwatch-bench-ingest-"))
     (tmp / "state").mkdir()
     agents = asyncio.run(_enroll(tmp / "state", n_agents))
     influxd = Influxd().start()
     db = "bench_ingest"
-    collector, port = start_collector(
-        tmp, f"{{backend: influxdb_v1, url: '{influxd.url}', database: {db}, "
-             "flush_interval: 1s}")
+    collector: subprocess.Popen[bytes] | None = None
     try:
+        collector, port = start_collector(
+            tmp, f"{{backend: influxdb_v1, url: '{influxd.url}', database: {db}, "
+                 "flush_interval: 1s}")
+        if nice:
+            os.nice(nice)
         url = f"http://127.0.0.1:{port}"
+        load0 = os.getloadavg()
         cpu0, t0 = cpu_seconds(collector.pid), time.monotonic()
         sent, latencies, errors = asyncio.run(_load(url, agents, batch, seconds, rate))
         cpu1, t1 = cpu_seconds(collector.pid), time.monotonic()
+        load1 = os.getloadavg()
         with urllib.request.urlopen(f"{url}/api/v1/agents", timeout=30) as r:
             rows = json.load(r)["agents"]
         stop(collector)  # flushes what the writer holds
@@ -241,14 +259,16 @@ def ingest(n_agents: int, batch: int, seconds: float, rate: float | None = None
         series = result["results"][0].get("series", [])
         in_influx = series[0]["values"][0][1] if series else 0
     finally:
-        stop(collector)
+        if collector is not None:
+            stop(collector)
         influxd.stop()
     qs = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [0.0] * 99
     cpu = cpu1 - cpu0
     stored = sum(a["reports"] for a in rows)
     return {
         "agents": n_agents, "batch": batch, "offered_reports_per_s": rate or "closed loop",
-        "seconds": round(t1 - t0, 1),
+        "seconds": round(t1 - t0, 1), "load_generator_nice": nice,
+        "load_average_1m_before_after": [round(load0[0], 2), round(load1[0], 2)],
         "reports_sent": sent, "requests": len(latencies), "errors": errors,
         "collector_cpu_s": round(cpu, 2),
         "reports_per_s_wall": round(sent / (t1 - t0), 1),
@@ -257,6 +277,65 @@ def ingest(n_agents: int, batch: int, seconds: float, rate: float | None = None
         "stored_in_collector": stored, "duplicates": sum(a["duplicates"] for a in rows),
         "in_influxdb": in_influx, "lost": sent - min(stored, in_influx),
     }
+
+
+def _peer_app() -> web.Application:
+    """The peer: a bare aiohttp app on the collector's event loop choice that reads the body
+    and answers as the collector does, with no middleware, validation, storage or sinks."""
+    async def reports(request: web.Request) -> web.Response:
+        body = await request.read()
+        return web.json_response({"accepted": body.count(b'"seq"'), "duplicates": 0})
+
+    async def agents(request: web.Request) -> web.Response:
+        return web.json_response({"agents": []})
+
+    app = web.Application()
+    app.router.add_post("/api/v1/agents/reports", reports)
+    app.router.add_get("/api/v1/agents", agents)
+    return app
+
+
+async def _serve_peer(port: int) -> None:
+    runner = web.AppRunner(_peer_app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await asyncio.Event().wait()  # until SIGTERM (stop())
+    finally:
+        await runner.cleanup()
+
+
+def peer(n_agents: int, batch: int, seconds: float, rate: float | None = None,
+         nice: int = 0) -> dict[str, Any]:
+    """The same load against :func:`_peer_app` in a process of its own: what aiohttp alone
+    costs per request on this machine, in the same minutes."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.agent", "peer-server", str(port)],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            start_new_session=True)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/api/v1/agents", proc)
+        if nice:
+            os.nice(nice)
+        load0 = os.getloadavg()
+        cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        sent, latencies, errors = asyncio.run(_load(
+            f"http://127.0.0.1:{port}", [(f"peer-{i}", "t") for i in range(n_agents)], batch,
+            seconds, rate))
+        cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+        load1 = os.getloadavg()
+    finally:
+        stop(proc)
+    qs = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [0.0] * 99
+    cpu = cpu1 - cpu0
+    return {"peer": "bare aiohttp", "agents": n_agents, "batch": batch,
+            "offered_reports_per_s": rate or "closed loop", "seconds": round(t1 - t0, 1),
+            "load_generator_nice": nice,
+            "load_average_1m_before_after": [round(load0[0], 2), round(load1[0], 2)],
+            "reports_sent": sent, "errors": errors, "server_cpu_s": round(cpu, 2),
+            "reports_per_s_wall": round(sent / (t1 - t0), 1),
+            "reports_per_s_per_core": round(sent / cpu, 1) if cpu else None,
+            "latency_ms_p50": round(qs[49] * 1000, 2), "latency_ms_p99": round(qs[98] * 1000, 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,15 +351,26 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--seconds", type=float, default=20.0)
     g.add_argument("--rate", type=float, help="offered reports/s in all (open loop); "
                    "default: closed loop, as fast as the collector answers")
+    g.add_argument("--nice", type=int, default=0, help="lower the load generator's priority "
+                   "by this much once the collector runs (the collector keeps its own)")
+    g.add_argument("--peer", action="store_true", help="measure the peer instead: a bare "
+                   "aiohttp app answering the same requests (no collector, no influxd)")
+    ps = sub.add_parser("peer-server", help="(internal) serve the peer app on 127.0.0.1:PORT")
+    ps.add_argument("port", type=int)
     for s in (f, g):
         s.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
+    if args.part == "peer-server":
+        eventloop.run(_serve_peer(args.port))
+        return 0
     # SIGTERM ends the run through the ``finally`` blocks that stop what it started
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.part == "footprint":
         out = footprint(args.minutes, args.interval)
+    elif args.peer:
+        out = peer(args.agents, args.batch, args.seconds, args.rate, args.nice)
     else:
-        out = ingest(args.agents, args.batch, args.seconds, args.rate)
+        out = ingest(args.agents, args.batch, args.seconds, args.rate, args.nice)
     text = json.dumps(out, indent=2)
     print(text)
     if args.json:

@@ -46,7 +46,12 @@ from collector.keys import CONFIG, INGEST, SINKS, STATS
 
 log = logging.getLogger(__name__)
 
-TOKEN_CACHE_SECONDS = 30.0
+# How long a verified agent token is trusted without asking the database again (one SQLite
+# lookup and thread hop per request otherwise). A revoke through this process's API (which is
+# what `fleetwatch agents revoke` uses) empties the cache at once; a change made to the
+# database behind the collector's back takes effect within this many seconds.
+TOKEN_CACHE_SECONDS = 5.0
+TOKEN_CACHE_MAX = 100_000
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
@@ -88,7 +93,15 @@ class AgentsApi:
         self.ingest = ingest
         self.settings = settings
         self._bucket = _Bucket(settings.enroll_rate, settings.enroll_burst)
+        # SHA-256 of a live token -> (its agent, when verified); see TOKEN_CACHE_SECONDS
         self._tokens: dict[str, tuple[AgentRow, float]] = {}
+        self._revocations = 0  # bumped by every revoke: a lookup begun before it is not cached
+
+    def forget_tokens(self) -> None:
+        """Trust no cached token any more (a revoke): the next request of each agent asks the
+        database, and a lookup already in flight is not cached."""
+        self._tokens.clear()
+        self._revocations += 1
 
     async def _agent(self, request: web.Request) -> AgentRow | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -100,9 +113,10 @@ class AgentsApi:
         hit = self._tokens.get(key)
         if hit is not None and now - hit[1] < TOKEN_CACHE_SECONDS:
             return hit[0]
+        generation = self._revocations
         row = await self.ingest.store.by_token(token)
-        if row is not None:
-            if len(self._tokens) > 100_000:
+        if row is not None and generation == self._revocations:
+            if len(self._tokens) >= TOKEN_CACHE_MAX:
                 self._tokens.clear()
             self._tokens[key] = (row, now)
         return row
@@ -255,7 +269,7 @@ class AgentsApi:
             a = await self.ingest.store.revoke(request.match_info["agent"])
         except AgentNotFound as err:
             return _error(404, str(err))
-        self._tokens.clear()
+        self.forget_tokens()
         log.info("agent %s (%s) revoked", a.id, a.hostname)
         return web.json_response(a.to_json())
 

@@ -2,9 +2,10 @@
 
 Contracts:
 - :meth:`Ingest.handle_batch` records the batch's (agent id, seq) keys first (one transaction,
-  ``AgentStore.accept``); only the reports that were new go on: their ``host_*`` lines to the
-  InfluxDB writer, a :class:`Reading` (probe ``agent``, summary ``metrics``) to every sink in
-  order (writer, state cache, fault engine), their inventory to the store. A retried batch is
+  ``AgentStore.accept``); only the reports that were new go on: their ``host_*`` lines and the
+  lines of their :class:`Reading` (probe ``agent``, summary ``metrics``) to the InfluxDB writer
+  in one write per batch (one group commit), then each reading to every other sink in order
+  (state cache, fault engine), then their inventory to the store. A retried batch is
   counted as duplicates and changes nothing. :meth:`Ingest.host_inventories` reads the latest
   inventory per device back (the asset list, ``collector.assets``).
 - An agent maps to the config's device of the same name (or whose ``host`` is its host name);
@@ -34,12 +35,13 @@ from agent.schema import Inventory, Report
 from collector.config import Config, DeviceConfig, Schedule, Threshold
 from collector.faults.observe import threshold_level
 from collector.faults.windows import effective_schedule, suppression
-from collector.ingest.lines import report_lines
+from collector.ingest.lines import HostTags, host_tags, report_lines
 from collector.ingest.rollup import HourlyRollup
 from collector.ingest.settings import IngestSettings
 from collector.ingest.store import AgentRow, AgentStore
 from collector.pipeline import Pipeline, ReadingSink
 from collector.storage.influx import InfluxWriter
+from collector.storage.lineproto import reading_lines
 from probes.model import Reading, Status
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,7 @@ class Ingest:
         self._defaults = tuple(Threshold(t.metric, t.warning, t.critical, t.direction, t.hysteresis)
                                for t in settings.thresholds)
         self._devices: dict[str, DeviceConfig] = {}
+        self._tags: dict[str, HostTags] = {}  # agent id -> its device's escaped tags
         self._task: asyncio.Task[None] | None = None
         # hourly host rollups (collector/ingest/rollup.py), written through the same writers
         self.rollup = HourlyRollup(self._write_rollups, now=now)
@@ -208,24 +211,48 @@ class Ingest:
         return await self.pipeline.protect(self._handle_batch(agent, reports))
 
     async def _handle_batch(self, agent: AgentRow, reports: Sequence[Report]) -> tuple[int, int]:
+        """Runs inside :meth:`Pipeline.protect` (so it is itself the one protected delivery of
+        the batch: no task per reading). Storage first, in one write per InfluxDB writer for the
+        whole batch: every report's ``host_*`` lines and its reading's own lines (what
+        ``InfluxWriter.handle`` would format), so one group commit covers them; then each
+        reading to the other sinks in order (state cache, fault engine, ...), which therefore
+        only see what is on disk."""
         self.stats.batches += 1
         new: set[int] = set(await self.store.accept(agent.id, [(r.seq, r.time) for r in reports],
                                           now=self._now()))
         accepted = [r for r in reports if r.seq in new]
         self.stats.accepted += len(accepted)
         self.stats.duplicates += len(reports) - len(accepted)
-        if accepted:
-            self._silent.discard(agent.id)
+        if not accepted:
+            return 0, len(reports)
+        self._silent.discard(agent.id)
         device = self.device_for(agent)
-        writers = [s for s in self.sinks if isinstance(s, InfluxWriter)]
-        for report in accepted:
-            if writers:
-                lines = report_lines(report, device)
-                for w in writers:
+        sinks = list(self.sinks)
+        writers = [s for s in sinks if isinstance(s, InfluxWriter)]
+        others = [s for s in sinks if not isinstance(s, InfluxWriter)]
+        readings = [self._reading(agent, device, r) for r in accepted]
+        if writers:
+            tags = self._tags.get(agent.id)
+            if tags is None:
+                tags = self._tags[agent.id] = host_tags(device)
+            lines: list[str] = []
+            for report, reading in zip(accepted, readings, strict=True):
+                lines += report_lines(report, device, tags)
+                lines += reading_lines(reading, device)
+            for w in writers:
+                try:
                     await w.write_lines(lines)
-                self.rollup.add(report, device)
-            reading = self._reading(agent, device, report)
-            await self.pipeline.deliver(reading, device)
+                except Exception:  # as Pipeline does: the other sinks still get their copy
+                    self._sink_failed(w, device)
+        for report in accepted:  # hourly rollups for the host charts (rollup.py)
+            self.rollup.add(report, device)
+        for reading in readings:
+            for sink in others:
+                try:
+                    await sink.handle(reading, device)
+                except Exception:
+                    self._sink_failed(sink, device)
+        for report in accepted:
             if report.inventory is not None:
                 await self.store.put_inventory(agent.id, report.time,
                                                report.inventory.model_dump_json(exclude_none=True))

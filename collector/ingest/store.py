@@ -37,6 +37,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 DB_NAME = "agents.sqlite3"
+# (agent, seq) keys per INSERT statement in a group commit: 4 variables each, well under
+# SQLite's limit of 32,766 variables per statement
+ACCEPT_CHUNK = 500
 SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
@@ -331,20 +334,36 @@ class AgentStore:
 
     def _accept_many(self, work: list[tuple[str, Sequence[tuple[int, float]], float]]
                      ) -> list[list[int]]:
-        out: list[list[int]] = []
+        """One transaction for a whole group: one multi-row ``INSERT OR IGNORE ... RETURNING``
+        per :data:`ACCEPT_CHUNK` keys (the rows it returns are the new ones) and one
+        ``executemany`` of the per-agent counters, instead of two statements per request.
+        A key twice in one group (an agent's retry while its first try is in flight) is new
+        for the first call only, as one INSERT per key made it."""
+        rows = [(agent_id, seq, t, at) for agent_id, reports, at in work for seq, t in reports]
+        inserted: set[tuple[str, int]] = set()
         with sqlite.transaction(self._conn) as c:
+            for i in range(0, len(rows), ACCEPT_CHUNK):
+                chunk = rows[i:i + ACCEPT_CHUNK]
+                values = ",".join(("(?,?,?,?)",) * len(chunk))
+                inserted.update(c.execute(
+                    f"INSERT OR IGNORE INTO reports (agent_id, seq, time, received) "
+                    f"VALUES {values} RETURNING agent_id, seq",
+                    [v for row in chunk for v in row]).fetchall())
+            out: list[list[int]] = []
+            counters = []
             for agent_id, reports, at in work:
                 new: list[int] = []
-                for seq, t in reports:
-                    cur = c.execute("INSERT OR IGNORE INTO reports (agent_id, seq, time, "
-                                    "received) VALUES (?, ?, ?, ?)", (agent_id, seq, t, at))
-                    if cur.rowcount:
+                for seq, _ in reports:
+                    key = (agent_id, seq)
+                    if key in inserted:
+                        inserted.discard(key)  # claimed: a second copy is a duplicate
                         new.append(seq)
-                c.execute("UPDATE agents SET last_seen = ?, reports = reports + ?, "
-                          "duplicates = duplicates + ?, last_seq = MAX(last_seq, ?) "
-                          "WHERE id = ?", (at, len(new), len(reports) - len(new),
-                                           max((s for s, _ in reports), default=0), agent_id))
+                counters.append((at, len(new), len(reports) - len(new),
+                                 max((s for s, _ in reports), default=0), agent_id))
                 out.append(new)
+            c.executemany("UPDATE agents SET last_seen = ?, reports = reports + ?, "
+                          "duplicates = duplicates + ?, last_seq = MAX(last_seq, ?) "
+                          "WHERE id = ?", counters)
         return out
 
     async def seqs(self, agent_id: str) -> list[int]:

@@ -11,7 +11,13 @@ import aiohttp
 
 from agent.schema import Cpu, Disk, Memory, Report, Snapshot
 from collector.app import build_app
-from collector.config import CollectorSettings, Config, DeviceConfig, TicketSettings
+from collector.config import (
+    CollectorSettings,
+    Config,
+    DeviceConfig,
+    StorageConfig,
+    TicketSettings,
+)
 from collector.ingest.settings import IngestSettings
 from probes.secret import Secret
 from tests.apps import Client, serving
@@ -41,16 +47,19 @@ def batch(*reports: Report) -> dict[str, Any]:
                                       for r in reports]}
 
 
-def config(tmp: Path, devices: tuple[DeviceConfig, ...] = ()) -> Config:
+def config(tmp: Path, devices: tuple[DeviceConfig, ...] = (),
+           storage: StorageConfig | None = None) -> Config:
     return Config(path=tmp / "fleetwatch.yaml",
                   collector=CollectorSettings(state_dir=tmp / "state", api_token=Secret(ADMIN)),
-                  tickets=TicketSettings(debounce_polls=2), devices=devices)
+                  tickets=TicketSettings(debounce_polls=2), devices=devices,
+                  storage=storage or StorageConfig())
 
 
 async def serve(tmp: Path, settings: IngestSettings | None = None,
-                devices: tuple[DeviceConfig, ...] = ()) -> AsyncIterator[Server]:
+                devices: tuple[DeviceConfig, ...] = (),
+                storage: StorageConfig | None = None) -> AsyncIterator[Server]:
     (tmp / "secret").write_text(SECRET + "\n")
     settings = settings or IngestSettings(enroll_secret_file=tmp / "secret")
-    app = build_app(config(tmp, devices), ingest=settings)
+    app = build_app(config(tmp, devices, storage), ingest=settings)
     async with serving(app) as url, aiohttp.ClientSession() as http:
         yield Server(app, url, http)

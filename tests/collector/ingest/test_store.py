@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from collector.ingest.service import CpuWindow
-from collector.ingest.store import AgentStore
+from collector.ingest.store import ACCEPT_CHUNK, AgentStore
 
 
 async def test_concurrent_overlapping_batches_store_each_seq_once(tmp_path: Path) -> None:
@@ -60,3 +60,19 @@ def test_cpu_window_needs_the_whole_window_and_forgets_old_reports() -> None:
     for t in range(50, 120, 10):
         mean = w.add(t, 0.0, 10, 60)
     assert mean == 0.0  # the busy minute has left the window
+
+
+async def test_a_group_larger_than_one_insert_statement(tmp_path: Path) -> None:
+    store = await AgentStore.open(tmp_path / "agents.sqlite3")
+    try:
+        a, _ = await store.enroll("pc-big", "t")
+        n = 2 * ACCEPT_CHUNK + 7  # three INSERT statements in one transaction
+        first, second = await asyncio.gather(
+            store.accept(a.id, [(s, float(s)) for s in range(n)]),
+            store.accept(a.id, [(n - 1, 0.0), (n, 0.0)]))  # the last key again, and a new one
+        assert (first, second) == (list(range(n)), [n])  # the first call claims n - 1
+        assert await store.seqs(a.id) == list(range(n + 1))
+        row = await store.get(a.id)
+        assert (row.reports, row.duplicates, row.last_seq) == (n + 1, 1, n)
+    finally:
+        await store.close()
