@@ -73,7 +73,7 @@ TICKET_REFERENCE = """
 </table>
 {% if can_act %}
 <p class="actions" id="actions" data-ticket="{{ t.id }}">
-{% for s in next_states %}<button type="button" data-state="{{ s }}">{{ s | replace("_", " ") }}</button> {% endfor %}
+{% for s in next_states %}<button type="button" data-state="{{ s }}">{{ STATE_VERBS[s] }}</button> {% endfor %}
 <button type="button" data-action="assign" data-current="{{ t.assignee or '' }}">assign</button>
 <button type="button" data-action="comment">comment</button>
 </p>
