@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
@@ -20,7 +21,11 @@ from collector.demo import free_port
 from collector.keys import STATE, STORE
 from collector.tickets.store import NewTicket
 from collector.web.hostinfo import since_boot
-from probes.model import PollCost, Reading
+from probes.model import Identity, PageCounter, PollCost, Reading
+from tests.browser import browser, chromium_page, screenshot  # noqa: F401  (pytest fixtures)
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 
 @pytest.fixture()
@@ -107,3 +112,47 @@ async def test_device_facts_uptime_in_hours_and_no_cost_for_an_agent(site: tuple
             page = await resp.text()
         assert "<th>Up since boot</th><td>3d 1h</td>" in page
         assert "<th>Poll cost</th><td>33 ms, 2 PDUs, 0 retries</td>" in page
+
+
+@pytest.fixture()
+async def asset_site(tmp_path: Path) -> AsyncIterator[str]:
+    """A public-read app whose printers told long but ordinary values (the demo's assets had
+    IPv6 addresses, three MACs and a CPU line per host)."""
+    devices = tuple(DeviceConfig(name=f"library-copier-{i:02d}", host=f"2001:db8:4006:812::{i:x}",
+                                 kind="copier", site="library",
+                                 location=f"Library, first floor, room {100 + i}")
+                    for i in range(1, 6))
+    config = Config(path=tmp_path / "c.yaml",
+                    collector=CollectorSettings(state_dir=tmp_path / "state"), devices=devices)
+    app = build_app(config, AuthSettings(public_read=True))
+    for i, d in enumerate(devices):
+        await app[STATE].handle(Reading(
+            device=d.name, host=d.host, probe="snmp_printer", time=time.time(),
+            identity=Identity(sys_object_id="1.3.6.1.4.1.1602.4.1",
+                              model="Canon imageRUNNER ADVANCE DX C5870i MFP",
+                              serial=f"XKB0{i}93847561", firmware="Ver. 93.07 / MEAP 105.02",
+                              mac=f"00:1e:8f:a{i}:4b:c2"),
+            page_counters=(PageCounter("1.1", 1_234_567 + i),)), d)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_assets_page_has_no_sideways_scroll(asset_site: str,
+                                                  chromium_page: Page) -> None:  # noqa: F811
+    # at 1280 px the demo's asset table was 1299 px wide: the page scrolled sideways
+    page = chromium_page
+    for width in (1280, 1024, 420):
+        await page.set_viewport_size({"width": width, "height": 900})
+        await page.goto(f"{asset_site}/assets")
+        assert await page.locator("#assets tr").count() == 6
+        scroll, client = await page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        await screenshot(page, f"assets-{width}px")
+        assert scroll <= client, f"{width} px: the page is {scroll} px wide"
+        assert await page.locator("#assets").get_by_text("00:1e:8f:a0:4b:c2").is_visible()
