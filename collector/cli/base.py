@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from typing import Any, NoReturn
 
 # Nagios plugin convention (``check``).
 EXIT_CODES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3, "unreachable": 3}
@@ -15,6 +15,14 @@ class Parser(argparse.ArgumentParser):
     CRITICAL. Other sub-commands keep argparse's behaviour."""
 
     nagios_errors = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # the sub-commands' descriptions are their module docstrings, written for Sphinx:
+        # ``--help`` showed the ``double backticks`` of inline code to the technician
+        for key in ("description", "epilog"):
+            if isinstance(kwargs.get(key), str):
+                kwargs[key] = kwargs[key].replace("``", "")
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         if self.nagios_errors:

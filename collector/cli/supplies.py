@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
     actions = p.add_subparsers(dest="supplies_action", required=True, metavar="ACTION")
 
     where = argparse.ArgumentParser(add_help=False)
-    where.add_argument("--config", type=Path, help="collector config (for its state_dir)")
+    where.add_argument("--config", "-c", type=Path, help="collector config (for its state_dir)")
     where.add_argument("--state-dir", type=Path, help="the collector's state directory")
     where.add_argument("--by", default=os.environ.get("USER") or "cli", help="who (default $USER)")
     stock = actions.add_parser("stock", help="stock on hand by part number")
@@ -38,9 +38,10 @@ def register(sub: Any) -> None:
                        ("remove", "take cartridges off the shelf"),
                        ("set", "set the quantity (a count of the shelf)")):
         a = ops.add_parser(name, parents=[where], help=text)
-        a.add_argument("part")
+        a.add_argument("part", help="the part number, as on the supplies page (e.g. CF258A)")
         a.add_argument("quantity", type=int, nargs="?" if name != "set" else None,
-                       default=1 if name != "set" else None)
+                       default=1 if name != "set" else None,
+                       help="how many" + (" (default 1)" if name != "set" else ""))
     stock.set_defaults(handler=run_stock)
 
     remote = argparse.ArgumentParser(add_help=False)

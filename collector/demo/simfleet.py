@@ -9,6 +9,7 @@ SNMP. Standards-conformant: RFC 3805 supplies/inputs/alerts, RFC 2790 hrPrinter*
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import random
@@ -102,6 +103,18 @@ class SimPrinter:
     forced_faults: set[str] = field(default_factory=set)  # set by tests
     pages_per_day: float = 0.0  # the office model's median pages per working day (0: unset)
 
+    @property
+    def mac(self) -> str:
+        """A locally administered MAC (first octet 02) made from the name: stable across runs."""
+        digest = hashlib.sha256(self.name.encode()).digest()[:5]
+        return ":".join(f"{b:02x}" for b in (0x02, *digest))
+
+    @property
+    def firmware(self) -> str:
+        """A made-up firmware revision, stable per serial (the asset list has a column for it)."""
+        n = sum(self.serial.encode())
+        return f"{2 + n % 3}.{n % 17:02d}.{n % 100}"
+
     def faults(self) -> set[str]:
         faults = set(self.forced_faults)
         if self.jam_left > 0:
@@ -175,6 +188,11 @@ class SimPrinter:
             ("1.3.6.1.2.1.1.3.0", "67", str(self.uptime_ticks % 2**32)),
             ("1.3.6.1.2.1.1.5.0", "4", self.name),
             ("1.3.6.1.2.1.1.6.0", "4", self.location),
+            # one ethernet interface and the ENTITY-MIB firmware revision: the MAC and firmware
+            # of the asset list and the device page (docs/check-json.md "Firmware and MAC")
+            ("1.3.6.1.2.1.2.2.1.3.1", "2", "6"),
+            ("1.3.6.1.2.1.2.2.1.6.1", "4x", self.mac.replace(":", "")),
+            ("1.3.6.1.2.1.47.1.1.1.1.9.1", "4", self.firmware),
             ("1.3.6.1.2.1.25.3.2.1.3.1", "4", self.model),
             ("1.3.6.1.2.1.25.3.2.1.5.1", "2", str(dev_status)),
             ("1.3.6.1.2.1.25.3.5.1.1.1", "2", "1" if critical else "3"),

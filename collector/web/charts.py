@@ -8,6 +8,7 @@ rather than drawing a slope across it.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,9 +52,37 @@ class Chart:
     note: str = ""  # a line under the legend (e.g. the series left out)
 
 
-def _fmt(v: float, unit: str) -> str:
-    text = f"{v:,.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.1f}"
+def _fmt(v: float, unit: str, decimals: int | None = None) -> str:
+    if decimals is None:
+        text = f"{v:,.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.1f}"
+    else:
+        text = f"{v:,.{decimals}f}"
     return text + ("%" if unit == "%" else "")
+
+
+_NICE = (1.0, 2.0, 2.5, 5.0, 10.0)
+
+
+def _nice_scale(lo: float, hi: float, whole: bool) -> tuple[float, float, float, int]:
+    """A fitted axis: (lo, hi, step, decimals) with 4 steps of 1, 2, 2.5 or 5 × 10^k that
+    cover [lo, hi], so every tick label is a round number and no two are the same (a
+    raw quarter of 15..16 printed 15, 15, 16, 16, 16). ``whole``: the data are integers
+    (page counts, report counts), so the step is at least 1."""
+    raw = (hi - lo) / 4
+    exp = math.floor(math.log10(raw))
+    for base in (10.0 ** exp, 10.0 ** (exp + 1)):
+        for m in _NICE:
+            step = m * base
+            if whole and step < 1:
+                continue
+            first = math.floor(lo / step + 1e-9) * step
+            if first + 4 * step >= hi - 1e-9 * step:
+                decimals = 0
+                while decimals < 6 and abs(step * 10 ** decimals
+                                           - round(step * 10 ** decimals)) > 1e-6:
+                    decimals += 1
+                return first, first + 4 * step, step, decimals
+    return lo, hi, raw, 1  # not reached: a step of 10^(exp+2) always covers
 
 
 def line_chart(title: str, series: Sequence[Series], *, start: float, end: float,
@@ -67,6 +96,10 @@ def line_chart(title: str, series: Sequence[Series], *, start: float, end: float
     hi = y_max if y_max is not None else (max(values) if values else 1.0)
     if hi <= lo:
         hi = lo + 1.0
+    decimals: int | None = None
+    if y_max is None or y_min is None:  # a fitted axis gets round, distinct ticks
+        whole = bool(values) and all(v == int(v) for v in values)
+        lo, hi, _, decimals = _nice_scale(lo, hi, whole)
     pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     span = max(end - start, 1.0)
 
@@ -89,7 +122,7 @@ def line_chart(title: str, series: Sequence[Series], *, start: float, end: float
         dots = tuple((x_, y_) for r in runs if len(r) == 1 for x_, y_ in [r[0].split(",")])
         lines.append(Line(s.label, s.css, tuple(" ".join(r) for r in runs if len(r) > 1),
                           dots, last))
-    y_ticks = tuple((y(lo + (hi - lo) * i / 4), _fmt(lo + (hi - lo) * i / 4, unit))
+    y_ticks = tuple((y(lo + (hi - lo) * i / 4), _fmt(lo + (hi - lo) * i / 4, unit, decimals))
                     for i in range(5))
     days = span > 2 * 86400
     x_ticks = tuple(

@@ -24,7 +24,7 @@ from collector.storage.query import InfluxQuery, auth_headers
 from collector.tickets.store import TicketQuery
 from collector.web.charts import Chart
 from collector.web.history import DEFAULT, WINDOWS, device_history
-from collector.web.hostinfo import app_host_facts
+from collector.web.hostinfo import app_host_facts, since_boot
 from collector.web.templating import render
 from probes.model import Reading
 
@@ -213,12 +213,13 @@ async def device_page(request: web.Request) -> web.StreamResponse:
         ident = r.identity
         facts = [("Model", ident.model), ("Serial", ident.serial), ("Firmware", ident.firmware),
                  ("MAC", ident.mac), ("sysDescr", ident.sys_descr),
-                 ("Up since boot",
-                  f"{r.uptime_seconds / 86400:.1f} days" if r.uptime_seconds else None),
+                 ("Up since boot", since_boot(r.uptime_seconds) if r.uptime_seconds else None),
                  ("Pages", f"{r.page_count:,}" if r.page_count is not None else None),
                  ("Faults", ", ".join(sorted(r.faults)) if r.faults else None),
+                 # an agent's report is no poll: it has no cost to show (all zero)
                  ("Poll cost", f"{r.cost.duration_s * 1000:.0f} ms, {r.cost.pdus} PDUs, "
-                  f"{r.cost.retries} retries")]
+                  f"{r.cost.retries} retries"
+                  if r.cost.duration_s or r.cost.pdus or r.cost.retries else None)]
         facts += [(k, f"{v:g}") for k, v in r.metrics]
         reasons, stale = _reasons(r)
         probes.append({"name": probe, "reading": r, "facts": [(k, v) for k, v in facts if v],

@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 MAX_LISTED = 8  # addresses and MACs shown; the count of the rest follows
 
 
+def since_boot(seconds: float) -> str:
+    """An uptime as ``3d 4h`` or, under a day, ``1h 5m`` (``0.0 days`` said nothing of an hour)."""
+    minutes = int(seconds) // 60
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    return f"{days}d {hours}h" if days else f"{hours}h {mins}m"
+
+
 def _size(n: Any) -> str | None:
     if not isinstance(n, int | float) or isinstance(n, bool) or n <= 0:
         return None
@@ -74,7 +82,7 @@ def inventory_facts(inventory: dict[str, Any] | None, reading: Reading | None
             disks.append(f"{d.get('device', '?')}{where}{kind}" + (f", {size}" if size else ""))
     up = None
     if reading is not None and reading.reachable and reading.uptime_seconds:
-        up = (f"{reading.uptime_seconds / 86400:.1f} days "
+        up = (f"{since_boot(reading.uptime_seconds)} "
               f"(booted {_stamp(reading.time - reading.uptime_seconds)})")
     facts: list[tuple[str, str | None]] = [
         ("Host name", inv.get("hostname")),

@@ -117,3 +117,28 @@ async def test_device_page_draws_svg_charts(app_url: str) -> None:
     assert re.search(r'<polyline class="series black" points="[0-9., ]+"', page)
     assert "black (1.1): 30%" in page and "no data in this range" not in page
     assert RANGE == 30 * DAY
+
+
+@pytest.mark.parametrize(("points", "y_min", "labels"), [
+    # a page count that barely moved: 15, 15, 16, 16, 16 before
+    ([15.0, 16.0], None, ["15", "16", "17", "18", "19"]),
+    ([15.0], None, ["15", "16", "17", "18", "19"]),
+    # load from zero: 0, 0.1, 0.1, 0.2, 0.3 before
+    ([0.3, 0.25], 0.0, ["0.0", "0.1", "0.2", "0.3", "0.4"]),
+    # reports per bucket: 0, 1.2, 2.5, 3.8, 5 before
+    ([5.0, 4.0], 0.0, ["0", "2", "4", "6", "8"]),
+    ([6_350.0, 6_420.0], None, ["6,340", "6,360", "6,380", "6,400", "6,420"]),
+    ([0.12, 0.135], None, ["0.120", "0.125", "0.130", "0.135", "0.140"]),
+])
+def test_fitted_axis_ticks_are_round_and_distinct(points: list[float], y_min: float | None,
+                                                  labels: list[str]) -> None:
+    c = line_chart("t", [Series("a", "other", [(float(i), v) for i, v in enumerate(points)])],
+                   start=0, end=10, y_min=y_min)
+    got = [label for _, label in c.y_ticks]
+    assert got == labels
+    assert len(set(got)) == 5
+    ys = [y for y, _ in c.y_ticks]
+    assert ys == sorted(ys, reverse=True)  # bottom to top
+    for line in c.lines:  # every point inside the plot
+        for _, y_ in line.dots:
+            assert c.plot[1] <= float(y_) <= c.plot[1] + c.plot[3]

@@ -27,10 +27,12 @@ from collector.tickets.store import NewTicket, TicketQuery
 from collector.web import templating
 
 # The ticket list as tickets.html (and the severity macro of macros.html) had it before rows
-# were kept: the macros, then the body block's text. The reference the page must equal.
+# were kept: the macros, then the body block's text. The reference the page must equal (since
+# then an empty list reads "none" instead of a bare table head, in both).
 LIST_REFERENCE = """{% macro severity(level) -%}
 <span class="badge {{ {'critical': 'critical', 'warning': 'warning', 'info': 'ok'}.get(level, 'unknown') }}">{{ level }}</span>
 {%- endmacro %}{% macro rows(tickets) %}
+{% if not tickets %}<p class="muted none">none</p>{% else %}
 <table class="tickets">
 <tr><th>#</th><th>Severity</th><th>Kind</th><th>Device</th><th>What</th><th>State</th><th>Assignee</th><th>Opened</th></tr>
 {% for t in tickets %}
@@ -45,6 +47,7 @@ LIST_REFERENCE = """{% macro severity(level) -%}
 </tr>
 {% endfor %}
 </table>
+{% endif %}
 {% endmacro %}
 <h2>Tickets</h2>
 <div id="ticket-lists" data-live>
@@ -73,7 +76,7 @@ TICKET_REFERENCE = """
 </table>
 {% if can_act %}
 <p class="actions" id="actions" data-ticket="{{ t.id }}">
-{% for s in next_states %}<button type="button" data-state="{{ s }}">{{ s | replace("_", " ") }}</button> {% endfor %}
+{% for s in next_states %}<button type="button" data-state="{{ s }}">{{ STATE_VERBS[s] }}</button> {% endfor %}
 <button type="button" data-action="assign" data-current="{{ t.assignee or '' }}">assign</button>
 <button type="button" data-action="comment">comment</button>
 </p>
