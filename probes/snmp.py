@@ -528,8 +528,9 @@ class SnmpClient:
     ) -> dict[str, Value]:
         """Walk several table columns at once (GETBULK on v2c/v3, GETNEXT on v1).
 
-        Each column advances on its own and stops when it leaves its subtree, ends the MIB, or
-        returns a non-increasing OID (an agent bug; the okilan recording has a corrupt row). A
+        Each column advances on its own and stops when it leaves its subtree or ends the MIB. A
+        repeated or backwards OID restarts the walk once (a table that changed under it), and
+        a second one is ``malformed_answer``. A
         truncated or "tooBig" GETBULK answer shrinks the repetitions. Never walks past a column.
         ``max_repetitions`` (at most the target's): fewer rows per GETBULK, for columns expected
         to be short — every repetition past a column's end is decoded for nothing.
@@ -538,7 +539,16 @@ class SnmpClient:
         out: dict[str, Value] = {}
         reps = target.max_repetitions if max_repetitions is None else min(
             max_repetitions, target.max_repetitions)
-        await self._walk(target, {col: col for col in columns}, cost, out, reps)
+        try:
+            await self._walk(target, {col: col for col in columns}, cost, out, reps)
+        except _NotForward:
+            # Once more from the start, counted as a retry: an agent whose table changed under
+            # the walk (rows added or re-indexed between two GETBULKs, as snmpsim does when its
+            # data file is rewritten) answers a repeated OID once, not on the next walk. A second
+            # one is the agent's bug and the poll's malformed_answer.
+            cost.retries += 1
+            out.clear()
+            await self._walk(target, {col: col for col in columns}, cost, out, reps)
         return out
 
     async def _walk(self, target: SnmpTarget, pending: dict[str, str], cost: Cost,
@@ -586,8 +596,8 @@ class SnmpClient:
                 if _oid_key(oid) <= _oid_key(last):
                     # GETNEXT/GETBULK answer with a later OID (RFC 3416 4.2.2), always: a
                     # repeated or backwards one would loop or hide rows.
-                    raise SnmpError("malformed_answer", f"{target.host}:{target.port}: the walk "
-                                    f"of {col} went from {last} to {oid}, not forward")
+                    raise _NotForward("malformed_answer", f"{target.host}:{target.port}: the walk "
+                                      f"of {col} went from {last} to {oid}, not forward")
                 if not oid.startswith(col + "."):
                     done.add(col)
                     continue
@@ -603,6 +613,10 @@ class SnmpClient:
             if not v1 and len(vbs) < len(cols) * max_rep:
                 # The agent truncated the answer to fit its message size: ask for less.
                 max_rep = max(1, len(vbs) // max(1, len(cols)))
+
+
+class _NotForward(SnmpError):
+    """A walk's answer did not go forward (:meth:`SnmpClient._walk`); walked once more."""
 
 
 def _v1v2c_header(data: bytes) -> tuple[int, int] | None:

@@ -120,7 +120,31 @@ async def test_a_walk_that_does_not_go_forward_is_malformed(step: Any, version: 
     target = SnmpTarget("192.0.2.1", credentials=SnmpCredentials(version=version))
     with pytest.raises(SnmpError, match="not forward") as caught:
         await agent.walk_columns(target, COLUMNS, Cost())
-    assert caught.value.reason == "malformed_answer" and agent.requests <= 2
+    # the walk is tried twice (a table that changed under it), then it is the agent's bug
+    assert caught.value.reason == "malformed_answer" and agent.requests <= 4
+
+
+@pytest.mark.parametrize("version", ["1", "2c"])
+async def test_a_walk_that_stalls_once_is_walked_again(version: str) -> None:
+    """A table rewritten under the walk repeats an OID once: the second walk reads it whole,
+    and the poll's cost counts the retry."""
+    stalls = [True]
+
+    def step(oid: str) -> str:
+        if oid in COLUMNS:
+            return oid + ".1"
+        head, _, last = oid.rpartition(".")
+        if last == "2" and stalls:
+            stalls.clear()
+            return oid  # repeated once
+        return f"{head}.{int(last) + 1}" if int(last) < 3 else "1.3.6.1.9.9"
+
+    agent = HostileAgent(step)
+    target = SnmpTarget("192.0.2.1", credentials=SnmpCredentials(version=version))
+    cost = Cost()
+    out = await agent.walk_columns(target, COLUMNS, cost)
+    assert sorted(out) == sorted(f"{c}.{i}" for c in COLUMNS for i in (1, 2, 3))
+    assert cost.retries == 1 and not stalls
 
 
 async def test_an_error_status_snmp_does_not_define_is_malformed() -> None:
