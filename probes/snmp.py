@@ -93,9 +93,9 @@ class _V3arch:
 @functools.cache
 def _v3arch() -> _V3arch:
     """Imported at the first target or request that needs pysnmp's engine: SNMPv3, or v1/v2c
-    with ``lean=False``. An office of v1/v2c devices on the lean path never does, and the
-    import costs about 18 MB of RSS, the engine 3 MB more (docs/benchmarks.md, "Issue 9
-    follow-up"). A third-party import deferred on purpose, not a cycle dodged (the layer rule
+    with ``lean=False``. An office of v1/v2c devices on the lean path never does: the import
+    costs 8.7 MB of RSS beside the rest of probes/, the engine 3.9 MB more (docs/benchmarks.md,
+    "Issue 9 follow-up"). A third-party import deferred on purpose, not a cycle dodged (the layer rule
     of tests/test_layers.py is about project imports). Raises ImportError as a top-level import
     would."""
     import pysnmp.hlapi.v3arch.asyncio as api
