@@ -409,6 +409,10 @@ class PhaseResult:
     setup_s: float = 0.0
     warmup_wall_s: float = 0.0
     detail: str = ""  # e.g. "10 % full polls", "27.0 PDUs/poll"
+    # fleetwatch: RSS (MB) after imports, client, targets prepared, warm-up, the measured cycles
+    rss_stages_mb: dict[str, float] = field(default_factory=dict)
+    # fleetwatch with ``tracemalloc``: traced MB at the end, largest holders by file and line
+    traced: dict[str, Any] = field(default_factory=dict)
 
     @property
     def per_cpu_s(self) -> float:
@@ -447,6 +451,9 @@ class PollOptions:
     profile: str | None = None
     # What-if patches applied inside the worker only (see bench/poller.py), e.g. "varbind-cache".
     experiments: tuple[str, ...] = ()
+    # > 0: trace allocations (slow: for where the memory goes, not for CPU figures) and report
+    # this many largest holders by file and by line
+    tracemalloc: int = 0
 
 
 def run_poller(name: str, printers: Sequence[Printer], options: PollOptions,
@@ -573,6 +580,21 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+RSS_STAGES = ("imported", "client", "prepared", "warm-up", "end")
+
+
+def traced_table(phase: PhaseResult) -> str:
+    """The largest holders of traced memory of one phase run with ``tracemalloc``."""
+    if not phase.traced:
+        return ""
+    lines = [f"# {phase.name}: {phase.traced['total_mb']:.1f} MB traced at the end",
+             "| where | MB | blocks |", "|---|---|---|"]
+    for key in ("by_file", "by_line"):
+        lines += [f"| {where} | {mb:.2f} | {count:,} |" for where, mb, count in phase.traced[key]]
+        lines.append("| | | |")
+    return "\n".join(lines[:-1])
+
+
 def table(phases: Sequence[PhaseResult], target_per_60s: int | None = None) -> str:
     """The figures side by side, one column per poller."""
     rows: list[tuple[str, list[str]]] = [
@@ -593,6 +615,9 @@ def table(phases: Sequence[PhaseResult], target_per_60s: int | None = None) -> s
                                   f"{_fmt(1000 * p.latency_p95_s, 0)}" for p in phases]),
         ("cycle wall s (each)", [" ".join(f"{c:.1f}" for c in p.cycle_wall_s) for p in phases]),
         ("peak RSS MB (poller)", [_fmt(p.peak_rss_mb) for p in phases]),
+        ("RSS MB " + "/".join(RSS_STAGES), ["/".join(_fmt(p.rss_stages_mb.get(k)) for k in
+                                                     RSS_STAGES) if p.rss_stages_mb else "–"
+                                            for p in phases]),
         ("simulator CPU-s (same window)", [_fmt(p.sim_cpu_s, 2) for p in phases]),
         ("load-driver CPU-s", [_fmt(p.driver_cpu_s, 2) if p.driver_cpu_s is not None else "–"
                                for p in phases]),

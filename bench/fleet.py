@@ -46,6 +46,7 @@ from bench.common import (
     run_exporter,
     run_poller,
     table,
+    traced_table,
 )
 
 
@@ -73,6 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--skip-baseline", action="store_true",
                     help="run only the --experiment phases (and the exporter) of fleetwatch")
     ap.add_argument("--skip-exporter", action="store_true")
+    ap.add_argument("--tracemalloc", type=int, default=0, metavar="N",
+                    help="fleetwatch: trace allocations (slow) and list the N largest holders")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     return ap.parse_args(argv)
 
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     options = PollOptions(concurrency=args.concurrency, cycles=args.cycles,
                           full_every=args.full_every, timeout=args.timeout, retries=args.retries,
-                          max_repetitions=args.max_repetitions)
+                          max_repetitions=args.max_repetitions, tracemalloc=args.tracemalloc)
     phases: list[PhaseResult] = []
     with Lab() as lab:
         fleet: Fleet = lab.add(SnmpdFleet(args.printers, args.recordings)
@@ -109,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             phases.append(run_exporter(fleet.printers, options, pids))
     print()
     print(table(phases, target_per_60s=args.target))
+    for phase in phases:
+        if phase.traced:
+            print("\n" + traced_table(phase))
     print(f"\n# total run {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},

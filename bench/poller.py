@@ -20,6 +20,7 @@ import json
 import resource
 import sys
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -30,25 +31,6 @@ def _block_pysmi() -> None:
     pysnmp is imported so that the engine is built as it is in production."""
     for name in ("pysmi", "pysmi.reader", "pysmi.reader.url"):
         sys.modules[name] = None  # type: ignore[assignment]
-
-
-def _varbind_cache() -> None:
-    """SnmpClient._request builds ObjectType(ObjectIdentity(oid)) for every OID of every request,
-    and pysnmp resolves each one against its MIB tree on every send. A resolved ObjectType is not
-    changed by sending it and skips that work next time: reuse one per OID (bounded LRU)."""
-    import functools
-
-    import probes.snmp as snmp
-
-    make: Any = getattr(snmp, "ObjectType")  # noqa: B009 - not re-exported, patched on purpose
-    identity: Any = getattr(snmp, "ObjectIdentity")  # noqa: B009
-
-    @functools.lru_cache(maxsize=65536)
-    def resolved(oid: str) -> Any:
-        return make(identity(oid))
-
-    setattr(snmp, "ObjectIdentity", lambda oid: oid)  # noqa: B010
-    setattr(snmp, "ObjectType", resolved)  # noqa: B010
 
 
 def _engine_register() -> None:
@@ -99,14 +81,44 @@ def _pysnmp_engine() -> None:
 # the real code (probes/snmp.py has its own owner). Each is named in the results. BEFORE ones
 # patch probes.snmp at start; AFTER_WARMUP ones run after the warm-up cycle, before measuring.
 BEFORE: dict[str, Callable[[], None]] = {
-    "varbind-cache": _varbind_cache,
     "engine-register": _engine_register,
     "pysnmp-engine": _pysnmp_engine,
 }
 AFTER_WARMUP: dict[str, Callable[[], None]] = {"gc-freeze": _gc_freeze}
 # "adaptive-limit" (probes/limiter.py instead of the fixed semaphore) is applied in poll();
 # "uvloop" runs the worker on uvloop's event loop (libuv) instead of asyncio's, in main().
+# ("varbind-cache" is gone: probes/snmp.py's _object_type has done it since issue 9.)
 EXPERIMENTS = (*BEFORE, *AFTER_WARMUP, "adaptive-limit", "uvloop")
+
+
+def _rss_mb() -> float:
+    """Resident set size now (VmRSS), MB; ``getrusage`` only knows the peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _top(snapshot: tracemalloc.Snapshot, key: str, count: int) -> list[tuple[str, float, int]]:
+    """The ``count`` largest holders of traced memory grouped by ``key`` ("filename" or
+    "lineno"): (where, MB, blocks), paths shortened to the part after site-packages or the
+    repository."""
+    out = []
+    for stat in snapshot.statistics(key)[:count]:
+        frame = stat.traceback[0]
+        where = frame.filename
+        for cut in ("site-packages/", "/lib/python3.11/"):
+            if cut in where:
+                where = where.split(cut, 1)[1]
+                break
+        else:
+            where = where.rsplit("/", 2)[-2] + "/" + where.rsplit("/", 1)[-1] if "/" in where \
+                else where
+        if key == "lineno":
+            where += f":{frame.lineno}"
+        out.append((where, round(stat.size / 2**20, 2), stat.count))
+    return out
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -123,7 +135,9 @@ async def poll(spec: dict[str, Any]) -> dict[str, Any]:
     from probes.snmp import SnmpClient, SnmpCredentials, SnmpTarget
 
     opts = spec["options"]
-    printers = spec["printers"]
+    # popped, and gone once the targets are built: the spec's JSON (6 MB at 10,000 printers)
+    # is the benchmark's, the collector has its device configs instead
+    printers = spec.pop("printers")
     targets = [
         SnmpTarget(p["host"], p["port"], SnmpCredentials(community=Secret(p["community"])),
                    timeout=opts["timeout"], retries=opts["retries"],
@@ -131,8 +145,12 @@ async def poll(spec: dict[str, Any]) -> dict[str, Any]:
         for p in printers
     ]
     names = [p["name"] for p in printers]
+    del printers
+    rss = {"imported": _rss_mb()}
+    traced: dict[str, Any] = {}
     client = await SnmpClient.create()
     probe = PrinterProbe(client)
+    rss["client"] = _rss_mb()
     sem: Any = asyncio.Semaphore(opts["concurrency"])
     adaptive = "adaptive-limit" in opts.get("experiments", [])
     if adaptive:  # probes/limiter.py instead of a fixed bound (at most --concurrency)
@@ -141,9 +159,43 @@ async def poll(spec: dict[str, Any]) -> dict[str, Any]:
         sem = AdaptiveLimit(opts["concurrency"], minimum=min(10, opts["concurrency"]))
         await sem.start()
 
-    async def one(i: int, full: bool) -> Reading:
-        async with sem:
-            return await probe.collect(targets[i], names[i], full=full)
+    # The latest reading of each printer, as the collector keeps it (the scheduler's last good
+    # reading and the state cache hold the same object): a cycle's readings are tallied as they
+    # come, never held in a list beside these.
+    latest: list[Reading | None] = [None] * len(targets)
+    errors: Counter[str] = Counter()
+    latencies: list[float] = []
+    tally = [0, 0, 0, 0]  # ok, failed, PDUs, retries (measured cycles only)
+
+    async def one(i: int, full: bool, measured: bool) -> None:
+        """Printer ``i``'s poll; its caller took a slot of ``sem`` for it."""
+        try:
+            reading = await probe.collect(targets[i], names[i], full=full)
+        finally:
+            sem.release()
+        latest[i] = reading
+        if not measured:
+            return
+        latencies.append(reading.cost.duration_s)
+        tally[2] += reading.cost.pdus
+        tally[3] += reading.cost.retries
+        if reading.error is None:
+            tally[0] += 1
+        else:
+            tally[1] += 1
+            errors[reading.error.split(":", 1)[0]] += 1
+
+    async def one_cycle(full: Callable[[int], bool], measured: bool) -> None:
+        """Every printer once, each poll's task started when a slot is free: the collector's
+        scheduler holds a task only while a poll runs (collector/scheduler.py), and its polls
+        are spread over the interval, so that it never holds one per printer waiting."""
+        running: set[asyncio.Task[None]] = set()
+        for i in range(len(targets)):
+            await sem.acquire()
+            task = asyncio.create_task(one(i, full(i), measured))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        await asyncio.gather(*running)
 
     try:
         started = time.perf_counter()
@@ -152,17 +204,17 @@ async def poll(spec: dict[str, Any]) -> dict[str, Any]:
         setup_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        await asyncio.gather(*(one(i, True) for i in range(len(targets))))
+        rss["prepared"] = _rss_mb()
+        await one_cycle(lambda i: True, False)
         warmup_wall_s = time.perf_counter() - started
+        rss["warm-up"] = _rss_mb()
 
         for name in opts.get("experiments", []):
             if name in AFTER_WARMUP:
                 AFTER_WARMUP[name]()
         every = opts["full_every"]
-        errors: Counter[str] = Counter()
-        latencies: list[float] = []
         cycle_walls: list[float] = []
-        ok = failed = pdus = retries = full_polls = 0
+        full_polls = 0
         profiler = cProfile.Profile() if opts.get("profile") else None
         print("measure-start", flush=True)
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -174,22 +226,21 @@ async def poll(spec: dict[str, Any]) -> dict[str, Any]:
                      for i in range(len(targets))]
             full_polls += sum(fulls)
             c0 = time.perf_counter()
-            readings = await asyncio.gather(*(one(i, fulls[i]) for i in range(len(targets))))
+            await one_cycle(fulls.__getitem__, True)
             cycle_walls.append(round(time.perf_counter() - c0, 3))
-            for r in readings:
-                latencies.append(r.cost.duration_s)
-                pdus += r.cost.pdus
-                retries += r.cost.retries
-                if r.error is None:
-                    ok += 1
-                else:
-                    failed += 1
-                    errors[r.error.split(":", 1)[0]] += 1
         if profiler:
             profiler.disable()
         wall_s = time.perf_counter() - wall0
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
         print("measure-end", flush=True)
+        rss["end"] = _rss_mb()
+        if tracemalloc.is_tracing():  # what holds memory now, with every latest reading alive
+            snapshot = tracemalloc.take_snapshot().filter_traces(
+                (tracemalloc.Filter(False, tracemalloc.__file__),))
+            top = opts.get("tracemalloc", 0)
+            traced = {"total_mb": round(sum(t.size for t in snapshot.traces) / 2**20, 2),
+                      "by_file": _top(snapshot, "filename", top),
+                      "by_line": _top(snapshot, "lineno", top)}
         if profiler:
             profiler.dump_stats(opts["profile"])
     finally:
@@ -197,6 +248,7 @@ async def poll(spec: dict[str, Any]) -> dict[str, Any]:
         if adaptive:
             await sem.close()
 
+    ok, failed, pdus, retries = tally
     polls = ok + failed
     parts = [f"{100 * full_polls / max(1, polls):.0f} % full polls",
              f"{pdus / max(1, polls):.1f} PDUs/poll", f"{retries} retries",
@@ -215,11 +267,15 @@ async def poll(spec: dict[str, Any]) -> dict[str, Any]:
         "setup_s": setup_s,
         "warmup_wall_s": warmup_wall_s,
         "detail": detail,
+        "rss_stages_mb": {k: round(v, 1) for k, v in rss.items()},
+        "traced": traced,
     }
 
 
 def main() -> int:
     spec = json.load(sys.stdin)
+    if spec["options"].get("tracemalloc"):
+        tracemalloc.start(1)  # before anything is imported: pysnmp's share is counted too
     if not spec["options"].get("with_pysmi"):
         _block_pysmi()
     for name in spec["options"].get("experiments", []):

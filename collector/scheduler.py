@@ -1,8 +1,10 @@
 """Polls every device's probes on schedule.
 
-One task per (device, probe), first polls spread over ``jitter * interval``, a global concurrency
-limit, per-poll timeouts (a deadline per printer poll, see :func:`probes.printer.snmp_deadline`; the
-connectivity probes' own), and a record of each poll's cost on the reading.
+One timer per (device, probe), and a task only while its poll runs (a sleeping task per device
+cost 1.5 KB: 15 MB at 10,000 printers, docs/benchmarks.md "Issue 9 follow-up"); first polls
+spread over ``jitter * interval``, a global concurrency limit, per-poll timeouts (a deadline
+per printer poll, see :func:`probes.printer.snmp_deadline`; the connectivity probes' own), and
+a record of each poll's cost on the reading.
 A printer whose SNMP poll times out is first "asleep?": retried with backoff while its last
 reading is re-sent marked stale (or, if it has not answered since the collector started, a
 ``reachable=False, stale=True`` "no answer yet" reading); only after ``sleep_grace`` of silence
@@ -91,7 +93,12 @@ class Scheduler:
         # (probes/limiter.py: a fixed bound safe on one core wastes a faster one).
         most = max(1, settings.max_concurrency)
         self.limit = AdaptiveLimit(most, minimum=min(10, most))
-        self._tasks: list[asyncio.Task[None]] = []
+        # Every (device, probe) polled; the timer of each one waiting for its next poll, and
+        # the tasks of the polls running now (each ends by arming its job's next timer).
+        self._jobs: list[tuple[DeviceConfig, ProbeConfig]] = []
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._running: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self.states: dict[tuple[str, str], ProbeState] = {}
         self.stats = SchedulerStats()
         self._frozen = False
@@ -106,18 +113,24 @@ class Scheduler:
                     log.debug("cannot prepare %s", device.name, exc_info=True)
             for probe in device.probes:
                 self.states[(device.name, probe.kind)] = ProbeState()
-                self._tasks.append(asyncio.create_task(
-                    self._loop(device, probe), name=f"poll:{device.name}:{probe.kind}"))
-        log.info("polling %d devices (%d probes)", len(self._devices), len(self._tasks))
+                self._jobs.append((device, probe))
+                first = random.uniform(0, self._settings.jitter * probe.interval)
+                self._arm(len(self._jobs) - 1, self._clock() + first)
+        log.info("polling %d devices (%d probes)", len(self._devices), len(self._jobs))
 
     async def stop(self) -> None:
         """Cancel the polls, then wait for the readings already handed to the sinks to reach
         all of them (collector/pipeline.py: all sinks or none), so that the app may close the
         sinks next."""
-        for task in self._tasks:
+        self._stopping = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        running = list(self._running)
+        for task in running:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await asyncio.gather(*running, return_exceptions=True)
+        self._running.clear()
         await self.pipeline.drain()
         await self.limit.close()
 
@@ -125,21 +138,36 @@ class Scheduler:
         self.stats.sink_errors += 1
         log.exception("sink %s failed on %s", type(sink).__name__, device.name)
 
-    async def _loop(self, device: DeviceConfig, probe: ProbeConfig) -> None:
+    def _arm(self, job: int, due: float) -> None:
+        """Start job ``job``'s next poll at ``due`` (on :attr:`_clock`)."""
+        if self._stopping:
+            return
+        self._timers[job] = asyncio.get_running_loop().call_later(
+            max(0.0, due - self._clock()), self._begin, job, due)
+
+    def _begin(self, job: int, due: float) -> None:
+        self._timers.pop(job, None)
+        device, probe = self._jobs[job]
+        task = asyncio.create_task(self._run(job, due), name=f"poll:{device.name}:{probe.kind}")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self, job: int, due: float) -> None:
+        """One poll of job ``job``, due at ``due``; then arms the next one: an interval after
+        ``due`` (or now, if that has passed), or after the delay the poll asked for (a sleeping
+        printer's retry)."""
+        device, probe = self._jobs[job]
         interval = probe.interval
-        await asyncio.sleep(random.uniform(0, self._settings.jitter * interval))
-        due = self._clock()
-        while True:
-            started = self._clock()
-            if started - due > interval:
-                self.stats.missed += int((started - due) // interval)
-            try:
-                delay = await self.poll_once(device, probe)
-            except Exception:  # never let one device's bug stop its polling
-                log.exception("poll of %s/%s failed", device.name, probe.kind)
-                delay = interval
-            due = max(due + interval, self._clock()) if delay >= interval else self._clock() + delay
-            await asyncio.sleep(max(0.0, due - self._clock()))
+        started = self._clock()
+        if started - due > interval:
+            self.stats.missed += int((started - due) // interval)
+        try:
+            delay = await self.poll_once(device, probe)
+        except Exception:  # never let one device's bug stop its polling
+            log.exception("poll of %s/%s failed", device.name, probe.kind)
+            delay = interval
+        self._arm(job, max(due + interval, self._clock()) if delay >= interval
+                  else self._clock() + delay)
 
     async def poll_once(self, device: DeviceConfig, probe: ProbeConfig) -> float:
         """Poll, apply the sleep grace, hand the reading to the sinks. Returns the delay
@@ -149,7 +177,7 @@ class Scheduler:
             reading = await self._probes[probe.kind].collect(target_of(device, probe, state.polls))
         state.polls += 1
         self.stats.polls += 1
-        if not self._frozen and self._tasks and self.stats.polls >= len(self._tasks):
+        if not self._frozen and self._jobs and self.stats.polls >= len(self._jobs):
             # After the first cycle the engine, targets and static-column caches are long-lived:
             # move them out of the collector's sight so full collections stop rescanning them
             # (7.7 of 50 CPU-seconds at 3,000 printers, docs/benchmarks.md).

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from probes import printer_mib as mib
 from probes.model import Alert, Identity, PageCounter, Status, Supply, Tray
 
 Value = int | bytes | str
 Rows = Mapping[str, Value]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,23 @@ class Thresholds:
 
 
 DEFAULT_THRESHOLDS = Thresholds()
+
+# Every printer's latest reading stays in memory (the scheduler's last good one, the state
+# cache), so the values they repeat are shared: texts and indexes are interned (sys.intern:
+# freed again when nothing holds them), percentages and fault sets come from small bounded
+# pools. Equal values, fewer objects (docs/benchmarks.md, "Issue 9 follow-up").
+SHARED_POOL_SIZE = 4096
+_percents: dict[float, float] = {}
+_fault_sets: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _pooled(pool: dict[_T, _T], value: _T) -> _T:
+    found = pool.get(value)
+    if found is None:
+        if len(pool) >= SHARED_POOL_SIZE:
+            pool.clear()
+        found = pool[value] = value
+    return found
 
 
 # --- generic helpers ---------------------------------------------------------------------------
@@ -51,14 +71,18 @@ def table(rows: Rows, entry_oid: str, columns: Iterable[int]) -> dict[str, dict[
         col, _, index = oid[len(prefix):].partition(".")
         if not index or not col.isdigit() or int(col) not in wanted:
             continue
-        out.setdefault(index, {})[int(col)] = value
+        row = out.get(index)
+        if row is None:
+            row = out[sys.intern(index)] = {}
+        row[int(col)] = value
     return dict(sorted(out.items(), key=lambda kv: index_key(kv[0])))
 
 
 def column(rows: Rows, column_oid: str) -> dict[str, Value]:
     """``{index: value}`` for one column, ordered by index."""
     prefix = column_oid + "."
-    found = {oid[len(prefix):]: v for oid, v in rows.items() if oid.startswith(prefix)}
+    found = {sys.intern(oid[len(prefix):]): v for oid, v in rows.items()
+             if oid.startswith(prefix)}
     return dict(sorted(found.items(), key=lambda kv: index_key(kv[0])))
 
 
@@ -128,7 +152,7 @@ def decode_text(value: Value | None) -> str:
         if whole is not None and whole.replace("\x00", "").isprintable():
             text = whole
     text = _CONTROL.sub(" ", text)
-    return _SPACES.sub(" ", text).strip()
+    return sys.intern(_SPACES.sub(" ", text).strip())
 
 
 # --- error state -------------------------------------------------------------------------------
@@ -191,7 +215,7 @@ def find_part_number(description: str) -> str | None:
     explicit = _PN_EXPLICIT.search(description)
     if explicit:
         candidate = _strip_voltage(explicit.group(1).rstrip(",;."))
-        return None if candidate.lower() in {"unknown", "none", "n/a"} else candidate
+        return None if candidate.lower() in {"unknown", "none", "n/a"} else sys.intern(candidate)
     for match in _TOKEN.finditer(description):
         token = _strip_voltage(match.group(0))
         if not 5 <= len(token) <= 15 or token != token.upper():
@@ -200,7 +224,7 @@ def find_part_number(description: str) -> str | None:
             continue
         if token.upper().startswith("SN") or _SERIAL_MARK.search(description[: match.start()]):
             continue
-        return token
+        return sys.intern(token)
     return None
 
 
@@ -228,7 +252,7 @@ def level_percent(level: int | None, capacity: int | None) -> float | None:
     """100*level/capacity when both are real numbers (capacity > 0, level >= 0)."""
     if level is None or capacity is None or level < 0 or capacity <= 0:
         return None
-    return round(100.0 * level / capacity, 1)
+    return _pooled(_percents, round(100.0 * level / capacity, 1))
 
 
 def supply_state(
@@ -266,7 +290,7 @@ def parse_supplies(
     rows: Rows, thresholds: Thresholds = DEFAULT_THRESHOLDS
 ) -> tuple[Supply, ...]:
     colorants = {
-        idx: decode_text(v).lower() or None
+        idx: sys.intern(decode_text(v).lower()) or None
         for idx, v in column(rows, mib.PRT_COLORANT_VALUE).items()
     }
     supplies = []
@@ -594,7 +618,7 @@ def printer_faults(rows: Rows) -> tuple[frozenset[str] | None, str | None]:
         faults |= decode_errors(octets)
     if first_hex is None:
         return None, None
-    return frozenset(faults), first_hex
+    return _pooled(_fault_sets, frozenset(faults)), first_hex
 
 
 def mistyped(rows: Rows) -> tuple[str, ...]:

@@ -30,15 +30,52 @@ _PRINTER_COLUMNS = tuple(c for c in mib.POLL_COLUMNS if c not in mib.IDENTITY_CO
 _DYNAMIC_ROW_PREFIXES = tuple(c + "." for c in mib.DYNAMIC_ROW_COLUMNS)  # one startswith call
 
 
+# Shared parts of the static caches, across targets: the OIDs of printers of one model (and
+# firmware) are the same tuple, and so are most of their OCTET STRING values (supply and tray
+# names, media, model). Ints are not pooled: an entry would cost more than the int. Each pool
+# is bounded: when full it is emptied, and only the caches made after that stop sharing with
+# the older ones.
+SHARED_POOL_SIZE = 32_768
+_shapes: dict[tuple[str, ...], tuple[str, ...]] = {}
+_values: dict[bytes, bytes] = {}
+
+
+def _shared_shape(oids: tuple[str, ...]) -> tuple[str, ...]:
+    found = _shapes.get(oids)
+    if found is None:
+        if len(_shapes) >= SHARED_POOL_SIZE:
+            _shapes.clear()
+        found = _shapes[oids] = oids
+    return found
+
+
+def _shared_value(value: Value) -> Value:
+    if type(value) is not bytes:
+        return value
+    found = _values.get(value)
+    if found is None:
+        if len(_values) >= SHARED_POOL_SIZE:
+            _values.clear()
+        found = _values[value] = value
+    return found
+
+
 @dataclass(slots=True)
 class _Known:
     """What the last full poll of a target found: its static values (names, capacities, serial,
-    system scalars but uptime), the instances of its dynamic row columns (one level per supply,
-    ...), and how many alerts it had."""
+    system scalars but uptime) as OIDs and values in the order they came (shared with other
+    targets where equal: :func:`_shared_shape`, :func:`_shared_value`), the instances of its
+    dynamic row columns (one level per supply, ...), and how many alerts it had. A fleet keeps
+    one per printer: tuples beat a dict per printer (docs/benchmarks.md, "Issue 9 follow-up").
+    ``own``: (position, OID) of the rows named after the target's own address (the
+    ipAddrTable row of :func:`_full_get`), whose place in the shared ``static_oids`` holds
+    their column's OID instead, so that printers of one model share one shape."""
 
-    static: dict[str, Value]
+    static_oids: tuple[str, ...]
+    static_values: tuple[Value, ...]
     dynamic_oids: tuple[str, ...]
     alerts: int
+    own: tuple[tuple[int, str], ...] = ()
     # The identity the full poll parsed: it is made of static rows only, so light polls reuse it
     # instead of scanning every row again for firmware, MAC and serial.
     identity: Identity | None = None
@@ -53,6 +90,19 @@ def _full_get(host: str) -> tuple[str, ...]:
     ip = parsing.ipv4_literal(host)
     return mib.SYSTEM_SCALARS if ip is None else (*mib.SYSTEM_SCALARS,
                                                    f"{mib.IP_AD_ENT_IF_INDEX}.{ip}")
+
+
+_OWN_ADDRESS_PREFIX = mib.IP_AD_ENT_IF_INDEX + "."
+
+
+def _static_oids(known: _Known) -> tuple[str, ...]:
+    """The static OIDs of ``known`` with its own rows back in their places."""
+    if not known.own:
+        return known.static_oids
+    oids = list(known.static_oids)
+    for position, oid in known.own:
+        oids[position] = oid
+    return tuple(oids)
 
 
 def _alert_rows(rows: Mapping[str, Value]) -> int:
@@ -113,7 +163,10 @@ class PrinterProbe:
             if any(oid not in rows for oid in known.dynamic_oids):
                 self.forget(target)  # a supply, tray or engine went away: re-read all next time
             known.alerts = _alert_rows(walked)
-            rows = {**known.static, **rows, **walked}
+            static = dict(zip(_static_oids(known), known.static_values, strict=True))
+            static.update(rows)
+            static.update(walked)
+            rows = static
             identity = known.identity
         poll_cost = PollCost(round(time.perf_counter() - started, 6), cost.pdus, cost.retries)
         try:
@@ -159,14 +212,21 @@ class PrinterProbe:
 
     @staticmethod
     def _learn(rows: Mapping[str, Value]) -> _Known:
-        static: dict[str, Value] = {}
+        oids: list[str] = []
+        values: list[Value] = []
         dynamic: list[str] = []
+        own: list[tuple[int, str]] = []
         for oid, value in rows.items():
             if oid.startswith(_DYNAMIC_ROW_PREFIXES):
                 dynamic.append(oid)
             elif oid != mib.SYS_UPTIME and not oid.startswith(mib.PRT_ALERT_ENTRY + "."):
-                static[oid] = value
-        return _Known(static, tuple(dynamic), _alert_rows(rows))
+                if oid.startswith(_OWN_ADDRESS_PREFIX):
+                    own.append((len(oids), oid))
+                    oid = mib.IP_AD_ENT_IF_INDEX
+                oids.append(oid)
+                values.append(_shared_value(value))
+        return _Known(_shared_shape(tuple(oids)), tuple(values), _shared_shape(tuple(dynamic)),
+                      _alert_rows(rows), tuple(own))
 
     def parse(self, rows: Rows, *, device: str, host: str, cost: PollCost | None = None,
               identity: Identity | None = None) -> Reading:

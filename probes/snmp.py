@@ -23,21 +23,6 @@ from typing import Any, NoReturn
 
 from pyasn1.type import univ
 from pysnmp.carrier.error import CarrierError
-from pysnmp.entity import config as engine_config
-from pysnmp.hlapi.v3arch.asyncio import (
-    CommunityData,
-    ContextData,
-    ObjectIdentity,
-    ObjectType,
-    SnmpEngine,
-    UdpTransportTarget,
-    UsmUserData,
-    bulk_cmd,
-    get_cmd,
-    next_cmd,
-)
-from pysnmp.hlapi.v3arch.asyncio import auth as hl_auth
-from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 from pysnmp.proto import errind, rfc1905
 from pysnmp.proto.error import PySnmpError
 
@@ -50,22 +35,24 @@ log = logging.getLogger(__name__)
 
 Value = int | bytes | str
 
-AUTH_PROTOCOLS: dict[str, Any] = {
-    "md5": hl_auth.USM_AUTH_HMAC96_MD5,
-    "sha": hl_auth.USM_AUTH_HMAC96_SHA,
-    "sha1": hl_auth.USM_AUTH_HMAC96_SHA,
-    "sha224": hl_auth.USM_AUTH_HMAC128_SHA224,
-    "sha256": hl_auth.USM_AUTH_HMAC192_SHA256,
-    "sha384": hl_auth.USM_AUTH_HMAC256_SHA384,
-    "sha512": hl_auth.USM_AUTH_HMAC384_SHA512,
+# Protocol name → the constant of pysnmp.hlapi.v3arch.asyncio.auth that names it (looked up
+# when a v3 target is prepared: see _v3arch).
+AUTH_PROTOCOLS: dict[str, str] = {
+    "md5": "USM_AUTH_HMAC96_MD5",
+    "sha": "USM_AUTH_HMAC96_SHA",
+    "sha1": "USM_AUTH_HMAC96_SHA",
+    "sha224": "USM_AUTH_HMAC128_SHA224",
+    "sha256": "USM_AUTH_HMAC192_SHA256",
+    "sha384": "USM_AUTH_HMAC256_SHA384",
+    "sha512": "USM_AUTH_HMAC384_SHA512",
 }
-PRIV_PROTOCOLS: dict[str, Any] = {
-    "des": hl_auth.USM_PRIV_CBC56_DES,
-    "3des": hl_auth.USM_PRIV_CBC168_3DES,
-    "aes": hl_auth.USM_PRIV_CFB128_AES,
-    "aes128": hl_auth.USM_PRIV_CFB128_AES,
-    "aes192": hl_auth.USM_PRIV_CFB192_AES,
-    "aes256": hl_auth.USM_PRIV_CFB256_AES,
+PRIV_PROTOCOLS: dict[str, str] = {
+    "des": "USM_PRIV_CBC56_DES",
+    "3des": "USM_PRIV_CBC168_3DES",
+    "aes": "USM_PRIV_CFB128_AES",
+    "aes128": "USM_PRIV_CFB128_AES",
+    "aes192": "USM_PRIV_CFB192_AES",
+    "aes256": "USM_PRIV_CFB256_AES",
 }
 _AUTH_FAILURES = (
     errind.UnknownUserName,
@@ -91,6 +78,31 @@ MAX_ERROR_STATUS = 18
 # Distinct v1/v2c requests whose bytes are kept (a few per printer: its GETs and the steps of
 # its walks; a template is 100 to 700 bytes).
 REQUEST_CACHE_SIZE = 50_000
+
+
+class _V3arch:
+    """pysnmp's v3arch engine API (hlapi), its ``auth`` constants, ``entity.config`` and the
+    command generator's ``LCD``."""
+
+    __slots__ = ("api", "auth", "config", "lcd")
+
+    def __init__(self, api: Any, auth: Any, config: Any, lcd: Any) -> None:
+        self.api, self.auth, self.config, self.lcd = api, auth, config, lcd
+
+
+@functools.cache
+def _v3arch() -> _V3arch:
+    """Imported at the first target or request that needs pysnmp's engine: SNMPv3, or v1/v2c
+    with ``lean=False``. An office of v1/v2c devices on the lean path never does: the import
+    costs 8.7 MB of RSS beside the rest of probes/, the engine 3.9 MB more (docs/benchmarks.md,
+    "Issue 9 follow-up"). A third-party import deferred on purpose, not a cycle dodged (the layer rule
+    of tests/test_layers.py is about project imports). Raises ImportError as a top-level import
+    would."""
+    import pysnmp.hlapi.v3arch.asyncio as api
+    from pysnmp.entity import config
+    from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
+
+    return _V3arch(api, api.auth, config, LCD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +185,12 @@ class SnmpClient:
     """``lean`` (the default): v1/v2c requests go through :class:`probes.lean.LeanTransport`
     (one socket, cached request bytes, the strict reader of :mod:`probes.ber`); SNMPv3 always,
     and v1/v2c with ``lean=False``, go through pysnmp's v3arch engine. Both paths retry, count
-    and report errors the same way."""
+    and report errors the same way. ``engine``: pysnmp's ``SnmpEngine``, or None to build it
+    (and import pysnmp's v3arch API) when the first target needs it (:meth:`_engine_ready`)."""
 
-    def __init__(self, engine: SnmpEngine, *, lean: bool = True,
+    def __init__(self, engine: Any = None, *, lean: bool = True,
                  request_cache_size: int = REQUEST_CACHE_SIZE) -> None:
-        self._engine = engine
+        self._engine: Any = None
         self._prepared: dict[SnmpTarget, tuple[Any, Any, Any]] = {}
         self._rcvbuf_set = False
         self._watched = False
@@ -197,9 +210,21 @@ class SnmpClient:
         # v1/v2c target → (resolved address, version number, community octets)
         self._lean_targets: dict[SnmpTarget, tuple[tuple[str, int], int, bytes]] = {}
         if engine is not None:
-            self._watch_parse_errors(engine)
+            self._use_engine(engine)
 
-    def _watch_parse_errors(self, engine: SnmpEngine) -> None:
+    def _use_engine(self, engine: Any) -> Any:
+        self._engine = engine
+        self._watch_parse_errors(engine)
+        return engine
+
+    def _engine_ready(self) -> Any:
+        """pysnmp's engine, built at the first target that needs it (SNMPv3, or v1/v2c with
+        ``lean=False``): a fleet of v1/v2c devices on the lean path never builds one."""
+        if self._engine is not None:
+            return self._engine
+        return self._use_engine(_v3arch().api.SnmpEngine())
+
+    def _watch_parse_errors(self, engine: Any) -> None:
         """Count undecodable answers per source address: pysnmp's own snmpInASNParseErrs
         counter (and snmpUnknownPDUHandlers: a PDU type a command generator has no use for, such
         as a GetRequest in answer), read around each received message."""
@@ -238,13 +263,15 @@ class SnmpClient:
     @classmethod
     async def create(cls, *, lean: bool = True, request_cache_size: int = REQUEST_CACHE_SIZE
                      ) -> SnmpClient:
-        client = cls(SnmpEngine(), lean=lean, request_cache_size=request_cache_size)
+        client = cls(None if lean else _v3arch().api.SnmpEngine(), lean=lean,
+                     request_cache_size=request_cache_size)
         if lean:
             await client._lean_transport()
         return client
 
     def close(self) -> None:
-        self._engine.close_dispatcher()
+        if self._engine is not None:
+            self._engine.close_dispatcher()
         self._prepared.clear()
         if self._lean is not None:
             self._lean.close()
@@ -304,29 +331,34 @@ class SnmpClient:
         if cached is not None:
             return cached
         creds = target.credentials
+        v3arch = _v3arch()
+        hlapi, hl_auth = v3arch.api, v3arch.auth
+        engine = self._engine_ready()
         auth: Any
         if creds.version == "3":
-            auth = UsmUserData(
+            auth = hlapi.UsmUserData(
                 creds.user or "",
                 authKey=creds.auth_key.reveal() if creds.auth_key else None,
                 privKey=creds.priv_key.reveal() if creds.priv_key else None,
-                authProtocol=AUTH_PROTOCOLS[creds.auth_protocol]
+                authProtocol=getattr(hl_auth, AUTH_PROTOCOLS[creds.auth_protocol])
                 if creds.auth_protocol else hl_auth.USM_AUTH_NONE,
-                privProtocol=PRIV_PROTOCOLS[creds.priv_protocol]
+                privProtocol=getattr(hl_auth, PRIV_PROTOCOLS[creds.priv_protocol])
                 if creds.priv_protocol else hl_auth.USM_PRIV_NONE,
             )
         else:
-            auth = CommunityData(creds.community.reveal(), mpModel=0 if creds.version == "1" else 1)
+            auth = hlapi.CommunityData(creds.community.reveal(),
+                                       mpModel=0 if creds.version == "1" else 1)
         try:
-            transport = await UdpTransportTarget.create(
+            transport = await hlapi.UdpTransportTarget.create(
                 (target.host, target.port), timeout=target.timeout, retries=0
             )
         except PySnmpError as err:
             raise SnmpError("bad_address", f"cannot resolve {target.host}") from err
-        context = ContextData(contextName=creds.context) if creds.context else ContextData()
+        context = (hlapi.ContextData(contextName=creds.context) if creds.context
+                   else hlapi.ContextData())
         # Register the target in the engine now: pysnmp would do it at the first request, under
         # traffic, where it is slow (FIELD-NOTES; first cycle of 1,000 printers 38 s → 26 s).
-        LCD.configure(self._engine, auth, transport, context.contextName)
+        v3arch.lcd.configure(engine, auth, transport, context.contextName)
         self._watch_transport()
         prepared = (auth, transport, context)
         self._prepared[target] = prepared
@@ -360,7 +392,9 @@ class SnmpClient:
         it sends (for :meth:`_strange_request_id`)."""
         if self._watched:
             return
-        transport = engine_config.get_transport(self._engine, UdpTransportTarget.TRANSPORT_DOMAIN)
+        v3arch = _v3arch()
+        transport = v3arch.config.get_transport(self._engine,
+                                                v3arch.api.UdpTransportTarget.TRANSPORT_DOMAIN)
         send = getattr(transport, "send_message", None)
         if send is None:
             return
@@ -387,7 +421,9 @@ class SnmpClient:
         if self._rcvbuf_set:
             return
         try:
-            transport = engine_config.get_transport(self._engine, UdpTransportTarget.TRANSPORT_DOMAIN)
+            v3arch = _v3arch()
+            transport = v3arch.config.get_transport(
+                self._engine, v3arch.api.UdpTransportTarget.TRANSPORT_DOMAIN)
             if transport is not None and transport._callback_function is not None:
                 transport._callback_function = _after_close_quiet(transport._callback_function)
             sock = transport.transport.get_extra_info("socket") if transport else None
@@ -417,6 +453,7 @@ class SnmpClient:
     ) -> tuple[int, int, list[tuple[str, Any]]]:
         """_request through pysnmp's engine (SNMPv3, and v1/v2c with ``lean=False``)."""
         auth, transport, context = await self._prepare(target)
+        hlapi = _v3arch().api
         varbinds = [_object_type(oid) for oid in oids]
         source = (str(transport.transport_address[0]), int(transport.transport_address[1]))
         garbled = self.garbled.get(source, 0)
@@ -425,13 +462,13 @@ class SnmpClient:
                 cost.retries += 1
             cost.pdus += 1
             if op == "get":
-                call = get_cmd(self._engine, auth, transport, context, *varbinds,
+                call = hlapi.get_cmd(self._engine, auth, transport, context, *varbinds,
                                lookupMib=False)
             elif op == "next":
-                call = next_cmd(self._engine, auth, transport, context, *varbinds,
+                call = hlapi.next_cmd(self._engine, auth, transport, context, *varbinds,
                                 lookupMib=False)
             else:
-                call = bulk_cmd(self._engine, auth, transport, context, 0, max_rep, *varbinds,
+                call = hlapi.bulk_cmd(self._engine, auth, transport, context, 0, max_rep, *varbinds,
                                 lookupMib=False)
             task = asyncio.ensure_future(call)
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -657,7 +694,8 @@ def _object_type(oid: str) -> Any:
     """One request varbind per OID, reused. pysnmp resolves a fresh ObjectType against its MIB
     tree on every send (27 % of a full poll's CPU, bench/printer_poll.py); a resolved one is not
     changed by sending it and skips that work. Bounded: a poll uses a few dozen distinct OIDs."""
-    return ObjectType(ObjectIdentity(oid))
+    hlapi = _v3arch().api
+    return hlapi.ObjectType(hlapi.ObjectIdentity(oid))
 
 
 @functools.lru_cache(maxsize=16384)
