@@ -1,12 +1,14 @@
 """What happens to an accepted agent report (:class:`Ingest`), and agent silence.
 
 Contracts:
-- :meth:`Ingest.handle_batch` records the batch's (agent id, seq) keys first (one transaction,
-  ``AgentStore.accept``); only the reports that were new go on: their ``host_*`` lines and the
-  lines of their :class:`Reading` (probe ``agent``, summary ``metrics``) to the InfluxDB writer
-  in one write per batch (one group commit), then each reading to every other sink in order
-  (state cache, fault engine), then their inventory to the store. A retried batch is
-  counted as duplicates and changes nothing. :meth:`Ingest.host_inventories` reads the latest
+- :meth:`Ingest.handle_batch` asks which of the batch's (agent id, seq) keys are not stored yet
+  (read-only), writes those reports' ``host_*`` lines and the lines of their :class:`Reading`
+  (probe ``agent``, summary ``metrics``) to the InfluxDB writer in one write per batch (one
+  group commit, fsynced in the spool), and only then records the keys (one transaction,
+  ``AgentStore.accept``); the reports that call found new go on to every other sink in order
+  (state cache, fault engine), then their inventory to the store. A retried batch is counted
+  as duplicates and changes nothing; a SIGKILL at any point loses no report (the order is
+  explained at :meth:`Ingest._handle_batch`). :meth:`Ingest.host_inventories` reads the latest
   inventory per device back (the asset list, ``collector.assets``).
 - An agent maps to the config's device of the same name (or whose ``host`` is its host name);
   otherwise it is a device of its own (kind ``settings.device_kind``). Its thresholds are the
@@ -105,8 +107,8 @@ class CpuWindow:
         """Add one report; the mean once the window is (nearly) covered by reports, else
         None ("sustained" needs the whole window)."""
         items = self._items
-        if items and t < items[-1][0]:
-            return None  # out of order (cannot happen from one agent's queue): ignored
+        if items and t <= items[-1][0]:
+            return None  # out of order or the same report again (a retry): ignored
         items.append((t, percent, weight))
         self._sum_pw += percent * weight
         self._sum_w += weight
@@ -138,6 +140,7 @@ class Ingest:
         self._devices: dict[str, DeviceConfig] = {}
         self._tags: dict[str, HostTags] = {}  # agent id -> its device's escaped tags
         self._task: asyncio.Task[None] | None = None
+        self._locks: dict[str, asyncio.Lock] = {}  # agent id -> one batch at a time
         # hourly host rollups (collector/ingest/rollup.py), written through the same writers
         self.rollup = HourlyRollup(self._write_rollups, now=now)
 
@@ -204,52 +207,77 @@ class Ingest:
                        metrics=tuple(sorted(metrics.items())))
 
     async def handle_batch(self, agent: AgentRow, reports: Sequence[Report]) -> tuple[int, int]:
-        """(accepted, duplicates). Raises only for the agents database (the caller answers
-        503 and the agent retries: nothing was recorded). Once started, the batch is recorded
+        """(accepted, duplicates). Raises for the agents database (the caller answers 503
+        and the agent retries: no key was recorded) and StorageError from a closing InfluxDB
+        writer (likewise nothing recorded). Once started, the batch is recorded
         and delivered to the end even if the caller is cancelled (a handler cut at shutdown):
         its (agent, seq) keys are never kept without their reports reaching the sinks."""
         return await self.pipeline.protect(self._handle_batch(agent, reports))
 
     async def _handle_batch(self, agent: AgentRow, reports: Sequence[Report]) -> tuple[int, int]:
         """Runs inside :meth:`Pipeline.protect` (so it is itself the one protected delivery of
-        the batch: no task per reading). Storage first, in one write per InfluxDB writer for the
-        whole batch: every report's ``host_*`` lines and its reading's own lines (what
-        ``InfluxWriter.handle`` would format), so one group commit covers them; then each
-        reading to the other sinks in order (state cache, fault engine, ...), which therefore
-        only see what is on disk."""
+        the batch: no task per reading), one batch per agent at a time (a retry that races
+        its first try waits for it, then finds its keys stored).
+
+        The order is what makes a crash at any point lose nothing and repeat nothing to the
+        sinks after storage (docs/architecture.md, "Durability"):
+
+        1. ``AgentStore.unseen``: which seqs are not stored yet (read-only);
+        2. their lines (``host_*`` and the reading's own, what ``InfluxWriter.handle`` would
+           format) to every InfluxDB writer in one write per batch: back once fsynced in the
+           spool. A writer that raises fails the batch before any key is recorded;
+        3. ``AgentStore.accept`` records the keys (INSERT OR IGNORE ... RETURNING, group
+           commit): the keys it returns are the reports accepted;
+        4. only those go on: rollups, each reading to the other sinks in order (state cache,
+           fault engine, ...), the inventory.
+
+        A crash before 3 leaves lines in the spool without keys: the agent's retry writes the
+        same points again (same series, timestamp and fields: InfluxDB overwrites them, one
+        point) and its readings reach the other sinks once. A crash after 3 leaves keys whose
+        lines are already in the spool: the retry is a duplicate."""
+        lock = self._locks.get(agent.id)
+        if lock is None:
+            lock = self._locks[agent.id] = asyncio.Lock()
+        async with lock:
+            return await self._ordered_batch(agent, reports)
+
+    async def _ordered_batch(self, agent: AgentRow, reports: Sequence[Report]
+                             ) -> tuple[int, int]:
         self.stats.batches += 1
-        new: set[int] = set(await self.store.accept(agent.id, [(r.seq, r.time) for r in reports],
-                                          now=self._now()))
-        accepted = [r for r in reports if r.seq in new]
+        first: dict[int, Report] = {}
+        for r in reports:
+            first.setdefault(r.seq, r)  # the same seq twice in one batch: the first counts
+        unseen = set(await self.store.unseen(agent.id, list(first)))
+        fresh = [r for seq, r in first.items() if seq in unseen]
+        device = self.device_for(agent)
+        sinks = list(self.sinks)
+        writers = [s for s in sinks if isinstance(s, InfluxWriter)]
+        others = [s for s in sinks if not isinstance(s, InfluxWriter)]
+        readings = {r.seq: self._reading(agent, device, r) for r in fresh}
+        if writers and fresh:
+            tags = self._tags.get(agent.id)
+            if tags is None:
+                tags = self._tags[agent.id] = host_tags(device)
+            lines: list[str] = []
+            for report in fresh:
+                lines += report_lines(report, device, tags)
+                lines += reading_lines(readings[report.seq], device)
+            for w in writers:
+                await w.write_lines(lines)  # raises only once closing: nothing recorded
+        new = set(await self.store.accept(agent.id, [(r.seq, r.time) for r in fresh],
+                                          now=self._now(), seen=len(reports) - len(fresh)))
+        accepted = [r for r in fresh if r.seq in new]
         self.stats.accepted += len(accepted)
         self.stats.duplicates += len(reports) - len(accepted)
         if not accepted:
             return 0, len(reports)
         self._silent.discard(agent.id)
-        device = self.device_for(agent)
-        sinks = list(self.sinks)
-        writers = [s for s in sinks if isinstance(s, InfluxWriter)]
-        others = [s for s in sinks if not isinstance(s, InfluxWriter)]
-        readings = [self._reading(agent, device, r) for r in accepted]
-        if writers:
-            tags = self._tags.get(agent.id)
-            if tags is None:
-                tags = self._tags[agent.id] = host_tags(device)
-            lines: list[str] = []
-            for report, reading in zip(accepted, readings, strict=True):
-                lines += report_lines(report, device, tags)
-                lines += reading_lines(reading, device)
-            for w in writers:
-                try:
-                    await w.write_lines(lines)
-                except Exception:  # as Pipeline does: the other sinks still get their copy
-                    self._sink_failed(w, device)
         for report in accepted:  # hourly rollups for the host charts (rollup.py)
             self.rollup.add(report, device)
-        for reading in readings:
+        for report in accepted:
             for sink in others:
                 try:
-                    await sink.handle(reading, device)
+                    await sink.handle(readings[report.seq], device)
                 except Exception:
                     self._sink_failed(sink, device)
         for report in accepted:

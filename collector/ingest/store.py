@@ -8,7 +8,13 @@ Contracts:
   (``secrets.token_urlsafe(32)``), so a fast hash is enough: there is nothing to brute-force.
 - :meth:`AgentStore.accept` stores each (agent id, seq) once (the primary key says so) and
   returns only the reports that were new, in one transaction (shared with the calls that came
-  in meanwhile: group commit): a retried batch changes nothing.
+  in meanwhile: group commit): a retried batch changes nothing. It is the last step of a batch's
+  storage: ingest writes the lines to the write-ahead spool first, so a committed key always
+  has its lines on disk (collector/ingest/service.py).
+- :meth:`AgentStore.unseen` is the read-only question before that: which of these seqs are
+  not stored yet. Seqs above the agent's ``last_seq`` (kept in memory from committed
+  transactions) are answered without touching the disk; only the others are looked up. It may
+  call a key new that a concurrent ``accept`` is about to store: ``accept`` decides.
 - A revoked agent stays listed (with ``revoked_at``); its token no longer authenticates.
 - A revoke sticks: it also records the agent's host name (lower case) and, when the agent sent
   one, its machine id in ``revoked_hosts``; enrollment under either is refused
@@ -145,9 +151,12 @@ class AgentStore:
     def __init__(self, conn: sqlite3.Connection, worker: Worker) -> None:
         self._conn = conn
         self._worker = worker
-        self._pending: list[tuple[str, Sequence[tuple[int, float]], float,
+        self._pending: list[tuple[str, Sequence[tuple[int, float]], float, int,
                                   asyncio.Future[list[int]]]] = []
         self._committer: asyncio.Task[None] | None = None
+        # agent id -> a last_seq no higher than the committed one (every stored seq of the
+        # agent is <= agents.last_seq); only for agents whose row was read (it exists)
+        self._last_seq: dict[str, int] = {}
 
     @classmethod
     async def open(cls, path: Path) -> AgentStore:
@@ -303,16 +312,44 @@ class AgentStore:
         return await self._run(q)
 
     # --- reports -----------------------------------------------------------------------------
+    async def unseen(self, agent_id: str, seqs: Sequence[int]) -> list[int]:
+        """The seqs (in the given order) that are not stored for ``agent_id`` yet; read-only.
+        No disk access when every seq is above the agent's known ``last_seq`` (an agent's
+        usual next batch); otherwise one indexed lookup. Raises sqlite3.Error."""
+        last = self._last_seq.get(agent_id)
+        if last is not None and all(s > last for s in seqs):
+            return list(seqs)
+
+        def q() -> tuple[set[int], int | None]:
+            c = self._conn
+            row = c.execute("SELECT last_seq FROM agents WHERE id = ?", (agent_id,)).fetchone()
+            ask = sorted({s for s in seqs if row is None or s <= row[0]})
+            stored: set[int] = set()
+            for i in range(0, len(ask), ACCEPT_CHUNK):
+                chunk = ask[i:i + ACCEPT_CHUNK]
+                stored.update(r[0] for r in c.execute(
+                    f"SELECT seq FROM reports WHERE agent_id = ? AND seq IN "
+                    f"({','.join('?' * len(chunk))})", (agent_id, *chunk)))
+            return stored, (row[0] if row is not None else None)
+
+        stored, committed = await self._run(q)
+        if committed is not None:
+            self._last_seq[agent_id] = max(committed, self._last_seq.get(agent_id, committed))
+        return [s for s in seqs if s not in stored]
+
     async def accept(self, agent_id: str, reports: Sequence[tuple[int, float]],
-                     now: float | None = None) -> list[int]:
+                     now: float | None = None, *, seen: int = 0) -> list[int]:
         """Record (seq, time) pairs of one agent; the seqs that were new, in the given order.
+        ``seen``: reports of the same request the caller already found stored
+        (:meth:`unseen`), counted as duplicates with the others (``reports`` may then be
+        empty: the agent's counters and ``last_seen`` are still updated).
 
         Group commit: the calls that arrive while a transaction runs are written together in
         the next one (one thread hop and one commit for many requests under load); each caller
         still gets its own answer, and a failure fails every call of that transaction."""
         at = time.time() if now is None else now
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._pending.append((agent_id, reports, at, future))
+        self._pending.append((agent_id, reports, at, seen, future))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_pending())
         return await future
@@ -322,24 +359,28 @@ class AgentStore:
             work, self._pending = self._pending, []
             try:
                 results = await self._run(self._accept_many,
-                                          [(a, r, t) for a, r, t, _ in work])
+                                          [(a, r, t, n) for a, r, t, n, _ in work])
             except Exception as err:  # handed to every caller of this transaction
                 for *_, fut in work:
                     if not fut.done():
                         fut.set_exception(err)
                 continue
-            for (*_, fut), new in zip(work, results, strict=True):
+            for (agent_id, reports, *_, fut), new in zip(work, results, strict=True):
+                known = self._last_seq.get(agent_id)
+                if known is not None and reports:  # committed: the row exists (it was read)
+                    self._last_seq[agent_id] = max(known, max(s for s, _ in reports))
                 if not fut.done():
                     fut.set_result(new)
 
-    def _accept_many(self, work: list[tuple[str, Sequence[tuple[int, float]], float]]
+    def _accept_many(self, work: list[tuple[str, Sequence[tuple[int, float]], float, int]]
                      ) -> list[list[int]]:
         """One transaction for a whole group: one multi-row ``INSERT OR IGNORE ... RETURNING``
         per :data:`ACCEPT_CHUNK` keys (the rows it returns are the new ones) and one
         ``executemany`` of the per-agent counters, instead of two statements per request.
         A key twice in one group (an agent's retry while its first try is in flight) is new
         for the first call only, as one INSERT per key made it."""
-        rows = [(agent_id, seq, t, at) for agent_id, reports, at in work for seq, t in reports]
+        rows = [(agent_id, seq, t, at) for agent_id, reports, at, _ in work
+                for seq, t in reports]
         inserted: set[tuple[str, int]] = set()
         with sqlite.transaction(self._conn) as c:
             for i in range(0, len(rows), ACCEPT_CHUNK):
@@ -351,14 +392,14 @@ class AgentStore:
                     [v for row in chunk for v in row]).fetchall())
             out: list[list[int]] = []
             counters = []
-            for agent_id, reports, at in work:
+            for agent_id, reports, at, seen in work:
                 new: list[int] = []
                 for seq, _ in reports:
                     key = (agent_id, seq)
                     if key in inserted:
                         inserted.discard(key)  # claimed: a second copy is a duplicate
                         new.append(seq)
-                counters.append((at, len(new), len(reports) - len(new),
+                counters.append((at, len(new), len(reports) - len(new) + seen,
                                  max((s for s, _ in reports), default=0), agent_id))
                 out.append(new)
             c.executemany("UPDATE agents SET last_seen = ?, reports = reports + ?, "
