@@ -43,6 +43,7 @@ from collector.ingest.store import (
     token_hash,
 )
 from collector.keys import CONFIG, INGEST, SINKS, STATS
+from collector.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,9 @@ class AgentsApi:
         except (sqlite3.Error, AgentStoreError) as err:  # nothing recorded: the agent retries
             log.error("agents database: %s", err)
             return _error(503, "agents database unavailable; the report stays queued")
+        except StorageError as err:  # the writer refused (closing): no key recorded either
+            log.error("storage: %s", err)
+            return _error(503, "storage unavailable; the report stays queued")
         return web.json_response({"accepted": accepted, "duplicates": duplicates})
 
     async def _inventories(self) -> dict[str, Any]:

@@ -15,11 +15,12 @@ from collector.demo import Influxd
 from collector.ingest.service import Ingest
 from collector.ingest.settings import IngestSettings
 from collector.ingest.store import AgentStore
+from collector.keys import INGEST
 from collector.pipeline import ReadingSink
 from collector.storage import StorageError
 from collector.storage.influx import InfluxWriter
 from probes.model import Reading
-from tests.collector.ingest.helpers import config, report
+from tests.collector.ingest.helpers import batch, config, report, serve
 
 
 class Seen:
@@ -121,3 +122,18 @@ async def test_a_writer_that_refuses_fails_the_batch_before_any_key(
     finally:
         await ingest.stop()
         await store.close()
+
+
+async def test_a_refused_write_is_a_503_through_the_api_and_the_report_stays_the_agents(
+        tmp_path: Path, influxd: Influxd) -> None:
+    storage = StorageConfig(backend="influxdb_v1", url=influxd.url,
+                            database=f"order_{uuid.uuid4().hex[:8]}", flush_interval=0.2)
+    async for server in serve(tmp_path, storage=storage):
+        agent_id, token = await server.enroll("pc-1")
+        ingest = server.app[INGEST]
+        (writer,) = [s for s in ingest.sinks if isinstance(s, InfluxWriter)]
+        await writer.close()  # as at shutdown: it refuses lines
+        status, body = await server.call("POST", "/api/v1/agents/reports",
+                                         batch(report(agent_id, 1)), token=token)
+        assert status == 503 and "storage unavailable" in body["error"], body
+        assert await ingest.store.seqs(agent_id) == []  # the agent keeps it and retries
