@@ -11,7 +11,7 @@ from tests.collector.ingest.helpers import ADMIN, SECRET, serve
 
 async def test_unknown_bearer_tokens_on_public_and_other_routes(tmp_path: Path) -> None:
     async for server in serve(tmp_path):
-        agent_id, token = await server.enroll("pc-1")
+        _, token = await server.enroll("pc-1")
         for bad in ("fwt_not-a-token", "no-prefix-at-all", token):
             status, body = await server.call("POST", "/api/v1/agents/enroll",
                                              {"secret": SECRET, "hostname": "pc-2"}, token=bad)
