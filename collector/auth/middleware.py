@@ -55,8 +55,10 @@ def _refuse(request: web.Request, status: int, message: str) -> web.StreamRespon
     return web.Response(status=status, text=message)
 
 
-async def _identify(request: web.Request) -> Principal | None:
-    """Raises HTTPUnauthorized (JSON) for a bearer token that is not valid."""
+async def _identify(request: web.Request, public: bool = False) -> Principal | None:
+    """Raises HTTPUnauthorized (JSON) for a bearer token that is not valid, unless the route
+    is ``public``: there it is None (nobody), without building the exception, since a public
+    route's own credentials (an agent's token on the report route) are not a user's."""
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, given = header.partition(" ")
@@ -78,6 +80,8 @@ async def _identify(request: web.Request) -> Principal | None:
             found = await request.app[ACCOUNTS].check_token(given)
             if found is not None:
                 return found
+        if public:
+            return None
         raise web.HTTPUnauthorized(
             text='{"error": "wrong credentials: this bearer token is not valid '
                  '(Authorization: Bearer <token>)"}',
@@ -110,12 +114,7 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         log.error("route %s %s has no permission in collector.auth.roles.ROUTES: refused",
                   route.method, route.resource.canonical)
         return web.json_response({"error": "route without a permission (logged)"}, status=500)
-    try:
-        who = await _identify(request)
-    except web.HTTPUnauthorized:
-        if needed != "public":
-            raise
-        who = None  # a public route's own credentials (an agent's token) are not a user's
+    who = await _identify(request, needed == "public")
     if who is not None:
         request[_PRINCIPAL] = who
     if (who is not None and who.via == "session" and request.method not in SAFE_METHODS

@@ -18,6 +18,7 @@ In order, :func:`request_guard` answers with a JSON 4xx instead of calling the h
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -66,30 +67,49 @@ def _split_host(value: str) -> tuple[str, int | None]:
     return host, int(port) if port.isdigit() and len(port) <= 5 else None
 
 
-def _our_names(request: web.Request) -> set[str]:
+def _our_names(request: web.Request) -> frozenset[str]:
     """Host names this collector answers to: ``collector.listen``'s host (unless a wildcard),
     ``collector.allowed_hosts``, the address the client connected to (a bare IP cannot be
-    rebound), this machine's host name, and the loopback names when that address is loopback."""
+    rebound), this machine's host name, and the loopback names when that address is loopback.
+
+    Computed once per (settings, local address) by :func:`_names_for`: a request only looks
+    them up (the host name, the set and the address parse cost more than the rest of the
+    gate)."""
     settings = request.app[CONFIG].collector
-    names = set(settings_hosts(request))
-    if settings.listen_host not in _WILDCARDS:
-        names.add(settings.listen_host.lower())
+    transport = request.transport
+    sockname = transport.get_extra_info("sockname") if transport else None
+    local = str(sockname[0]).lower() if isinstance(sockname, tuple) and sockname else None
+    return _names_for(settings.listen_host, settings.allowed_hosts, local)
+
+
+@functools.lru_cache(maxsize=64)  # one entry per listening address (and config) in practice
+def _names_for(listen_host: str, allowed_hosts: tuple[str, ...], local: str | None
+               ) -> frozenset[str]:
+    """:func:`_our_names` for one listening setup; ``socket.gethostname()`` is read when an
+    entry is made, so a host renamed while the collector runs keeps its old name here until
+    restart (or until the entry is evicted)."""
+    names = set(_allowed(allowed_hosts))
+    if listen_host not in _WILDCARDS:
+        names.add(listen_host.lower())
     names.add(socket.gethostname().lower())
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    if isinstance(sockname, tuple) and sockname:
-        local = str(sockname[0]).lower()
+    if local is not None:
         names.add(local)
         try:
             if ipaddress.ip_address(local.split("%")[0]).is_loopback:
                 names |= _LOOPBACK_NAMES
         except ValueError:
             pass
-    return names
+    return frozenset(names)
 
 
 def settings_hosts(request: web.Request) -> frozenset[str]:
     """``collector.allowed_hosts``, lower case, without a trailing dot."""
-    return frozenset(h.lower().rstrip(".") for h in request.app[CONFIG].collector.allowed_hosts)
+    return _allowed(request.app[CONFIG].collector.allowed_hosts)
+
+
+@functools.lru_cache(maxsize=16)
+def _allowed(allowed_hosts: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(h.lower().rstrip(".") for h in allowed_hosts)
 
 
 def _where_from(request: web.Request) -> str | None:
