@@ -449,7 +449,7 @@ class PollOptions:
     # worker hides it by default (FIELD-NOTES: it costs start-up time and ~20 MB RSS).
     with_pysmi: bool = False
     profile: str | None = None
-    # What-if patches applied inside the worker only (see bench/poller.py), e.g. "varbind-cache".
+    # What-if patches applied inside the worker only (see bench/poller.py), e.g. "gc-freeze".
     experiments: tuple[str, ...] = ()
     # > 0: trace allocations (slow: for where the memory goes, not for CPU figures) and report
     # this many largest holders by file and by line

@@ -66,9 +66,9 @@ def test_printer_poll_runs(tmp_path: Path) -> None:
 
 def test_fleet_runs(tmp_path: Path) -> None:
     result = run_bench("fleet", tmp_path / "fleet.json", "--printers", "5", "--cycles", "1",
-                       "--concurrency", "5", "--experiment", "varbind-cache,engine-register")
+                       "--concurrency", "5", "--experiment", "gc-freeze,engine-register")
     polls = completed(result)
-    assert set(polls) == {"fleetwatch", "fleetwatch +varbind-cache+engine-register",
+    assert set(polls) == {"fleetwatch", "fleetwatch +gc-freeze+engine-register",
                           "snmp_exporter 0.21"}
     assert all(n > 0 for n in polls.values()), polls
 
