@@ -42,10 +42,11 @@ _percents: dict[float, float] = {}
 _fault_sets: dict[frozenset[str], frozenset[str]] = {}
 
 
-def _pooled(pool: dict[_T, _T], value: _T) -> _T:
+def pooled(pool: dict[_T, _T], value: _T, size: int = SHARED_POOL_SIZE) -> _T:
+    """The one shared copy of ``value`` in ``pool`` (emptied when it holds ``size``)."""
     found = pool.get(value)
     if found is None:
-        if len(pool) >= SHARED_POOL_SIZE:
+        if len(pool) >= size:
             pool.clear()
         found = pool[value] = value
     return found
@@ -252,7 +253,7 @@ def level_percent(level: int | None, capacity: int | None) -> float | None:
     """100*level/capacity when both are real numbers (capacity > 0, level >= 0)."""
     if level is None or capacity is None or level < 0 or capacity <= 0:
         return None
-    return _pooled(_percents, round(100.0 * level / capacity, 1))
+    return pooled(_percents, round(100.0 * level / capacity, 1))
 
 
 def supply_state(
@@ -618,7 +619,7 @@ def printer_faults(rows: Rows) -> tuple[frozenset[str] | None, str | None]:
         faults |= decode_errors(octets)
     if first_hex is None:
         return None, None
-    return _pooled(_fault_sets, frozenset(faults)), first_hex
+    return pooled(_fault_sets, frozenset(faults)), first_hex
 
 
 def mistyped(rows: Rows) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from probes import printer_mib as mib
 from probes.base import ProbeSettings, Resources, Target
 from probes.errors import SnmpAuthError, SnmpError
 from probes.model import RESULTS, Identity, PollCost, Reading, Result
-from probes.parsing import Rows, Thresholds
+from probes.parsing import Rows, Thresholds, pooled
 from probes.snmp import Cost, SnmpClient, SnmpTarget, Value
 
 log = logging.getLogger(__name__)
@@ -41,23 +41,11 @@ _values: dict[bytes, bytes] = {}
 
 
 def _shared_shape(oids: tuple[str, ...]) -> tuple[str, ...]:
-    found = _shapes.get(oids)
-    if found is None:
-        if len(_shapes) >= SHARED_POOL_SIZE:
-            _shapes.clear()
-        found = _shapes[oids] = oids
-    return found
+    return pooled(_shapes, oids, SHARED_POOL_SIZE)
 
 
 def _shared_value(value: Value) -> Value:
-    if type(value) is not bytes:
-        return value
-    found = _values.get(value)
-    if found is None:
-        if len(_values) >= SHARED_POOL_SIZE:
-            _values.clear()
-        found = _values[value] = value
-    return found
+    return pooled(_values, value, SHARED_POOL_SIZE) if type(value) is bytes else value
 
 
 @dataclass(slots=True)

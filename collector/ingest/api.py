@@ -26,10 +26,10 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agent.schema import AllowRequest, EnrollRequest, ReportBatch
 from collector.ingest.service import Ingest
@@ -44,6 +44,8 @@ from collector.ingest.store import (
 )
 from collector.keys import CONFIG, INGEST, SINKS, STATS
 from collector.storage import StorageError
+
+M = TypeVar("M", bound=BaseModel)
 
 log = logging.getLogger(__name__)
 
@@ -140,18 +142,26 @@ class AgentsApi:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def enroll(self, request: web.Request) -> web.Response:
-        who = request.remote or "?"
-        if not self._bucket.allow(who, time.monotonic()):
-            return _error(429, "too many enrollments from this address; try again later")
+
+    async def _parsed(self, request: web.Request, model: type[M]) -> M | web.Response:
+        """The body read within the limit (:meth:`_body`) and validated as ``model``, or the
+        4xx answer that says why not."""
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
         try:
-            req = EnrollRequest.model_validate_json(body)
+            return model.model_validate_json(body)
         except ValidationError as err:
             message, problems = _validation_message(err)
             return _error(400, message, problems=problems)
+
+    async def enroll(self, request: web.Request) -> web.Response:
+        who = request.remote or "?"
+        if not self._bucket.allow(who, time.monotonic()):
+            return _error(429, "too many enrollments from this address; try again later")
+        req = await self._parsed(request, EnrollRequest)
+        if isinstance(req, web.Response):
+            return req
         expected = self.settings.enroll_secret()
         if expected is None:
             return _error(403, "enrollment is closed: the collector has no enrollment secret")
@@ -180,16 +190,10 @@ class AgentsApi:
         if agent is None:
             self.ingest.stats.rejected += 1
             return await self._refused(request)
-        body = await self._body(request)
-        if isinstance(body, web.Response):
+        batch = await self._parsed(request, ReportBatch)
+        if isinstance(batch, web.Response):
             self.ingest.stats.rejected += 1
-            return body
-        try:
-            batch = ReportBatch.model_validate_json(body)
-        except ValidationError as err:
-            self.ingest.stats.rejected += 1
-            message, problems = _validation_message(err)
-            return _error(400, message, problems=problems)
+            return batch
         for i, r in enumerate(batch.reports):
             if r.agent_id != agent.id:
                 self.ingest.stats.rejected += 1
@@ -251,14 +255,9 @@ class AgentsApi:
         refused = self._admin_refusal(request)
         if refused is not None:
             return refused
-        body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
-        try:
-            req = AllowRequest.model_validate_json(body)
-        except ValidationError as err:
-            message, problems = _validation_message(err)
-            return _error(400, message, problems=problems)
+        req = await self._parsed(request, AllowRequest)
+        if isinstance(req, web.Response):
+            return req
         rows = await self.ingest.store.allow(req.host)
         if not rows:
             return _error(404, f"no revoked host, machine id or agent matches {req.host!r}")
