@@ -42,6 +42,7 @@ from collector.ingest.rollup import HourlyRollup
 from collector.ingest.settings import IngestSettings
 from collector.ingest.store import AgentRow, AgentStore
 from collector.pipeline import Pipeline, ReadingSink
+from collector.storage import StorageError
 from collector.storage.influx import InfluxWriter
 from collector.storage.lineproto import reading_lines
 from probes.model import Reading, Status
@@ -263,7 +264,11 @@ class Ingest:
                 lines += report_lines(report, device, tags)
                 lines += reading_lines(readings[report.seq], device)
             for w in writers:
-                await w.write_lines(lines)  # raises only once closing: nothing recorded
+                # raises once closing; False: accepted but in memory only (spool failing or
+                # stalled): no key is recorded, the agent keeps the batch and sends it again
+                if not await w.write_lines(lines):
+                    raise StorageError(f"{len(lines)} lines not on disk (the spool is failing or "
+                                       "slow)")
         new = set(await self.store.accept(agent.id, [(r.seq, r.time) for r in fresh],
                                           now=self._now(), seen=len(reports) - len(fresh)))
         accepted = [r for r in fresh if r.seq in new]

@@ -263,7 +263,7 @@ class InfluxWriter:
         # Accepted lines not yet in the spool (the next group commit), and its waiters' future.
         self._pending: list[list[str]] = []  # one chunk per caller
         self._pending_lines = 0
-        self._group: asyncio.Future[None] | None = None
+        self._group: asyncio.Future[bool] | None = None  # True: that commit reached the disk
         # Lines the spool could not take (its disk failed): kept in memory and sent directly.
         self._buffer: list[str] = []
         # Lines of segments this writer wrote, so that sending them does not read the disk.
@@ -348,21 +348,24 @@ class InfluxWriter:
         send time) and accept its lines; see :meth:`write_lines`."""
         await self._accept(reading_lines(reading, device))
 
-    async def write_lines(self, lines: Iterable[str]) -> None:
+    async def write_lines(self, lines: Iterable[str]) -> bool:
         """Accept pre-formatted lines (one point each, no newline inside).
 
         While the writer runs this returns once the lines are in the spool on disk (fsynced, in
         the next group commit: everything accepted meanwhile shares one fsync), so they survive
         a SIGKILL; it waits at most :attr:`commit_wait` s (a stalled disk does not stall
         polling). Before :meth:`start` it only queues; :meth:`flush` and :meth:`close` commit.
-        Raises StorageError once the writer is closing."""
-        await self._accept(list(lines))
+        True when the lines are on disk; False when they are accepted but held in memory only
+        (the spool cannot be written, its commit took longer than :attr:`commit_wait`, or the
+        writer is not started): a caller that can have them sent again (an agent) should not
+        count them as stored. Raises StorageError once the writer is closing."""
+        return await self._accept(list(lines))
 
-    async def _accept(self, lines: list[str]) -> None:
+    async def _accept(self, lines: list[str]) -> bool:
         if self._closing:
             raise StorageError(f"InfluxDB writer is closed: {len(lines)} lines not stored")
         if not lines:
-            return
+            return True
         self._pending.append(lines)
         self._pending_lines += len(lines)
         while self._pending_lines > self.max_buffered and len(self._pending) > 1:
@@ -375,7 +378,7 @@ class InfluxWriter:
             self._group = asyncio.get_running_loop().create_future()
         group = self._group
         if self._commit_task is None or self._commit_task.done():
-            return
+            return False
         self._commit_wake.set()
         try:
             with contextlib.suppress(TimeoutError):
@@ -393,6 +396,7 @@ class InfluxWriter:
                         self._note_queued()
                         break
             raise
+        return group.done() and not group.cancelled() and group.result()
 
     def _count_overflow(self, n: int) -> None:
         self.stats.dropped_overflow += n
@@ -508,11 +512,12 @@ class InfluxWriter:
             lines = [line for chunk in self._pending for line in chunk]
             self._pending, self._pending_lines = [], 0
             group, self._group = self._group, None
+            stored = False
             try:
-                await self._append(lines)
+                stored = await self._append(lines)
             finally:
                 if group is not None and not group.done():
-                    group.set_result(None)
+                    group.set_result(stored)
                 self._note_queued()
 
     async def _append(self, lines: list[str]) -> bool:

@@ -5,6 +5,7 @@ The hard-crash test of the same order is test_crash_order.py."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from collector.storage import StorageError
 from collector.storage.influx import InfluxWriter
 from probes.model import Reading
 from tests.collector.ingest.helpers import batch, config, report, serve
+from tests.collector.test_durability import fill, tiny_disk  # noqa: F401 (a fixture)
 
 
 class Seen:
@@ -137,3 +139,31 @@ async def test_a_refused_write_is_a_503_through_the_api_and_the_report_stays_the
                                          batch(report(agent_id, 1)), token=token)
         assert status == 503 and "storage unavailable" in body["error"], body
         assert await ingest.store.seqs(agent_id) == []  # the agent keeps it and retries
+
+
+async def test_a_spool_that_cannot_be_written_is_a_503_and_nothing_is_taken_for_stored(
+        tmp_path: Path, influxd: Influxd, tiny_disk: Path) -> None:  # noqa: F811 (the fixture)
+    """The spool's disk full (and InfluxDB away): the writer holds lines in memory only, which a
+    SIGKILL would lose. An agent's batch is then refused (503, no key), so the agent keeps it;
+    once the disk has room again its retry is stored."""
+    db = f"order_{uuid.uuid4().hex[:8]}"
+    storage = StorageConfig(backend="influxdb_v1", url="http://127.0.0.1:9", database=db,
+                            flush_interval=0.2, timeout=0.5, spool_dir=tiny_disk / "spool")
+    async for server in serve(tmp_path, storage=storage):
+        agent_id, token = await server.enroll("pc-1")
+        filler = tiny_disk / "filler"
+        await asyncio.to_thread(fill, filler)
+        status, body = await server.call("POST", "/api/v1/agents/reports",
+                                         batch(report(agent_id, 1)), token=token)
+        assert status == 503 and "storage unavailable" in body["error"], body
+        assert await server.app[INGEST].store.seqs(agent_id) == []
+        filler.unlink()
+        deadline = time.monotonic() + 15
+        while True:  # the writer finds the spool writable again at its next commit
+            status, body = await server.call("POST", "/api/v1/agents/reports",
+                                             batch(report(agent_id, 1)), token=token)
+            if status == 200 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.3)
+        assert status == 200 and body["accepted"] == 1, body
+        assert await server.app[INGEST].store.seqs(agent_id) == [1]
