@@ -87,6 +87,11 @@ _TABLE = (("device", 14), ("supply", 30), ("part_number", 11), ("level", 6), ("d
           ("runs_out_at", 11), ("confidence_label", 7), ("reorder", 8), ("stock", 5))
 
 
+_HEADINGS = {"device": "Device", "supply": "Supply", "part_number": "Part", "level": "Level",
+             "days_left": "Days", "runs_out_at": "Runs out", "confidence_label": "Conf.",
+             "reorder": "Reorder", "stock": "Stock"}
+
+
 def _fmt(v: Any, key: str) -> str:
     if v is None:
         return "-"
@@ -105,7 +110,7 @@ def run_forecast(args: argparse.Namespace) -> int:
     if args.csv:
         sys.stdout.write(to_csv(rows, FORECAST_COLUMNS))
         return 0
-    print(" ".join(f"{k.replace('_label', '').replace('_number', ''):<{w}}" for k, w in _TABLE))
+    print(" ".join(f"{_HEADINGS[k][:w]:<{w}}" for k, w in _TABLE).rstrip())
     for r in rows:
         r = {**r, "supply": r.get("description") or r.get("supply")}
         if r.get("days_left") is None:
@@ -120,6 +125,11 @@ def run_pages(args: argparse.Namespace) -> int:
     if args.csv:
         sys.stdout.write(to_csv(rows, PAGE_COLUMNS))
         return 0
+    if not rows:
+        print(f"no page counts in the last {args.months} month(s) yet: a month counts once a "
+              "printer has two page-count readings in it")
+        return 0
+    print(f"{'Device':<16} {'Month':<7} {'Pages':>8} Markers")
     for r in rows:
-        print(f"{r['device']:<16} {r['month']} {r['pages']:>8} {r['markers']}")
+        print(f"{r['device']:<16} {r['month']:<7} {r['pages']:>8} {r['markers']}")
     return 0

@@ -129,6 +129,13 @@ async def test_routes_and_history(influxd: Influxd, tmp_path: Path) -> None:
         assert any(line.startswith("p1,") for line in out.splitlines()[1:])
         table = await asyncio.to_thread(cli, "supplies", "forecast", "--url", base)
         assert "p1" in table and "CF258A" in table
+        header, *rows = table.splitlines()
+        # every heading starts where its column does (the values are cut to their width)
+        assert header.index("Days") == header.index("Level") + 7
+        assert header.index("Stock") == header.index("Reorder") + 9
+        assert all(len(r) <= len(header) + 5 for r in rows), table
+        pages = await asyncio.to_thread(cli, "supplies", "pages", "--url", base)
+        assert pages.splitlines()[0].split() == ["Device", "Month", "Pages", "Markers"]
         pages_csv = await asyncio.to_thread(cli, "supplies", "pages", "--url", base, "--csv")
         assert pages_csv.splitlines()[1].startswith("p1,")
     finally:
