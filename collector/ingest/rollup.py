@@ -107,15 +107,12 @@ class _Segment:
         if self.swap_n:
             f.append(f"swap_n={self.swap_n}i,swap_sum={self.swap_sum!r}")
         out = [f"host_1h{join_tags(base)} {','.join(f)} {stamp}"]
-        if self.disks:
-            # a config tag named "mountpoint" would make InfluxDB refuse the line (duplicate
-            # tags): the file system's own mountpoint wins
-            own = [p for p in base if p[0] != "mountpoint"]
-            for mount, used in self.disks.items():
-                tag = escaped_tags((("mountpoint", mount),))
-                if tag:  # a mountpoint that escapes to nothing is left out
-                    out.append(f"host_disk_1h{join_tags([*own, *tag])} used_max={used!r} "
-                               f"{stamp}")
+        # ``base`` never holds a config tag named "mountpoint": it is one of schema.HOST_TAGS,
+        # which device_tags leaves out (and the loader refuses)
+        for mount, used in self.disks.items():
+            tag = escaped_tags((("mountpoint", mount),))
+            if tag:  # a mountpoint that escapes to nothing is left out
+                out.append(f"host_disk_1h{join_tags([*base, *tag])} used_max={used!r} {stamp}")
         return out
 
 
